@@ -1,0 +1,13 @@
+export type { Callback } from './callback.js';
+export { MongooseStoreError, type MongooseStoreErrorCode } from './errors.js';
+export type { Ttl } from './expiry.js';
+export {
+  DEFAULT_TTL,
+  FALLBACK_LIFECHECK,
+  type MongooseStoreOptions,
+  type MongooseStoreUris,
+} from './options.js';
+export { type SessionDocument, sessionSchema } from './schema.js';
+export { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
+export { createStore, MongooseStore, type MongooseStoreEvents } from './store.js';
+export type { SessionData } from 'express-session';

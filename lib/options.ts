@@ -1,0 +1,147 @@
+import type { ConnectOptions, Connection } from 'mongoose';
+import { typeError } from './errors.js';
+import type { Ttl } from './expiry.js';
+import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
+import { mergeUris } from './uris.js';
+
+/** 14 days, in milliseconds: the `ttl` default. */
+export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
+/** 60 s, in milliseconds: the sweeper interval used when the server refuses the TTL index. */
+export const FALLBACK_LIFECHECK = 60_000;
+/** The largest delay a Node timer accepts, in milliseconds. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/** Options of {@link createStore} and the {@link MongooseStore} constructor. Every duration is in milliseconds. */
+export interface MongooseStoreOptions {
+  /** Collection that holds the sessions. Default `'sessions'`. */
+  collection?: string;
+  /**
+   * Lifetime of a session whose cookie has no `expires`, in milliseconds, or a function of
+   * the session that returns one. A lifetime ≤ 0 makes `set` delete the session.
+   * Default 14 days (`1209600000`).
+   */
+  ttl?: Ttl;
+  /**
+   * Interval of the fallback sweeper, in milliseconds; `-1` turns it off.
+   * Default: off while the server accepts the TTL index; 60000 when it refuses it.
+   * A value > 0 runs the sweeper alongside the TTL index.
+   */
+  lifecheck?: number;
+  /**
+   * A `touch` skips its write while the stored expiry was refreshed less than this many
+   * milliseconds ago. Default `0`: every touch writes.
+   */
+  touchAfter?: number;
+  /** Create and check the TTL index on `expiresAt` at start. Default `true`. */
+  autoIndex?: boolean;
+  /**
+   * An existing mongoose connection to use instead of `uris`. The store never closes it.
+   * Default: none; the store opens its own from `uris`.
+   */
+  connection?: Connection;
+  /** Passed to mongoose when the store opens its own connection. Default `{}`. */
+  connectionOptions?: ConnectOptions;
+  /**
+   * How sessions are stored: `'json'` (an exact JSON round trip, like MemoryStore),
+   * `'bson'` (a queryable subdocument) or your own {@link SessionSerializer}. Default `'json'`.
+   */
+  serializer?: 'json' | 'bson' | SessionSerializer;
+}
+
+/** The URIs argument: one URI, or the members of one replica set. `null` with `connection`. */
+export type MongooseStoreUris = string | readonly string[] | null | undefined;
+
+/** The options after validation and defaults, frozen. */
+export type ResolvedOptions = Readonly<
+  Required<Omit<MongooseStoreOptions, 'connection' | 'lifecheck' | 'serializer'>> & {
+    /** The merged connection string, when the store opens its own connection. */
+    uri: string | undefined;
+    connection: Connection | undefined;
+    /** `undefined` means "not given": the store decides from the server's answer. */
+    lifecheck: number | undefined;
+    serializer: SessionSerializer;
+  }
+>;
+
+const KNOWN = new Set<string>([
+  'collection',
+  'ttl',
+  'lifecheck',
+  'touchAfter',
+  'autoIndex',
+  'connection',
+  'connectionOptions',
+  'serializer',
+]);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function duration(name: string, v: unknown, min: number, hint = ''): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > MAX_TIMER) {
+    throw typeError(`${name}: expected ${hint}milliseconds from ${min} to ${MAX_TIMER}, got ${String(v)}`);
+  }
+  return v;
+}
+
+function serializerOf(v: unknown): SessionSerializer {
+  if (v === 'json') return jsonSerializer;
+  if (v === 'bson') return bsonSerializer;
+  if (isPlainObject(v) && typeof v.serialize === 'function' && typeof v.deserialize === 'function') {
+    return v as unknown as SessionSerializer;
+  }
+  throw typeError(`serializer: expected 'json', 'bson' or { serialize, deserialize }, got ${String(v)}`);
+}
+
+/** Validates `(uris, opts)`, applies the defaults, and freezes the result. */
+export function resolveOptions(uris: MongooseStoreUris, opts: MongooseStoreOptions | undefined): ResolvedOptions {
+  const o: unknown = opts ?? {};
+  if (!isPlainObject(o)) throw typeError('options: expected an object');
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw typeError(`options: unknown option ${JSON.stringify(key)}`);
+  }
+  const given = o as MongooseStoreOptions;
+
+  const connection = given.connection;
+  if (connection !== undefined) {
+    if (!isPlainObject(connection) || typeof (connection as { collection?: unknown }).collection !== 'function') {
+      throw typeError('connection: expected a mongoose Connection');
+    }
+    if (uris !== null && uris !== undefined) throw typeError('connection: give either uris or connection, not both');
+    if (given.connectionOptions !== undefined) {
+      throw typeError('connectionOptions: only used when the store opens its own connection; not with connection');
+    }
+  } else if (uris === null || uris === undefined) {
+    throw typeError('uris: required unless options.connection is given');
+  }
+
+  const collection = given.collection ?? 'sessions';
+  if (typeof collection !== 'string' || collection === '' || /[$\0]/.test(collection) || collection.startsWith('system.')) {
+    throw typeError(`collection: expected a collection name, got ${JSON.stringify(collection)}`);
+  }
+
+  const ttl = given.ttl ?? DEFAULT_TTL;
+  if (typeof ttl !== 'function') duration('ttl', ttl, 1);
+
+  const lifecheck = given.lifecheck;
+  if (lifecheck !== undefined && lifecheck !== -1) duration('lifecheck', lifecheck, 1, '-1 (off) or ');
+
+  const autoIndex = given.autoIndex ?? true;
+  if (typeof autoIndex !== 'boolean') throw typeError(`autoIndex: expected a boolean, got ${String(autoIndex)}`);
+
+  const connectionOptions = given.connectionOptions ?? {};
+  if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
+
+  return Object.freeze({
+    uri: connection === undefined ? mergeUris(uris as string | readonly string[]) : undefined,
+    connection,
+    collection,
+    ttl,
+    lifecheck,
+    touchAfter: duration('touchAfter', given.touchAfter ?? 0, 0),
+    autoIndex,
+    connectionOptions,
+    serializer: serializerOf(given.serializer ?? 'json'),
+  });
+}

@@ -1,0 +1,46 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeCapabilities } from '../../tools/capabilities';
+import { describeServer, type RunningServer, resolveServer, startMongod } from '../../tools/test-server';
+
+declare global {
+  // Handed from setup to teardown (same process).
+  var __CMS_SERVERS__: RunningServer[] | undefined;
+}
+
+/**
+ * Resolves one server for the whole run, probes what it can do, and hands both to the spec
+ * workers through the environment (workers start after this and inherit it).
+ */
+export default async function globalSetup(): Promise<void> {
+  const notes: string[] = [];
+  const server = await resolveServer(notes);
+  const servers = [server];
+  globalThis.__CMS_SERVERS__ = servers;
+  for (const note of notes) process.stdout.write(`\n[server] ${note}`);
+  process.stdout.write(`\n[server] using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})\n`);
+
+  const caps = await probeCapabilities(server.uri);
+  let replSetUri = caps.replicaSet.ok ? server.uri : '';
+  let replSetCaps = caps;
+  if (!caps.replicaSet.ok && server.mongodBinary !== undefined) {
+    // A real mongod is at hand: give the replica-set specs one of their own.
+    const rs = await startMongod({ replSet: true, binary: server.mongodBinary });
+    servers.push(rs);
+    replSetUri = rs.uri;
+    replSetCaps = await probeCapabilities(rs.uri);
+    process.stdout.write(`[server] replica set for replica-set specs: ${await describeServer(rs.uri)}\n`);
+  }
+  for (const [name, cap] of Object.entries(caps)) {
+    process.stdout.write(`[server] ${name}: ${cap.ok ? 'yes' : 'no'} (${cap.reason})\n`);
+  }
+
+  process.env.CMS_TEST_URI = server.uri;
+  process.env.CMS_TEST_KIND = server.kind;
+  process.env.CMS_TEST_CAPS = JSON.stringify(caps);
+  process.env.CMS_TEST_REPLSET_URI = replSetUri;
+  process.env.CMS_TEST_REPLSET_CAPS = JSON.stringify(replSetCaps);
+  process.env.CMS_TEST_MONGOD_BINARY = server.mongodBinary ?? '';
+  process.env.CMS_TEST_SKIPS = join(mkdtempSync(join(tmpdir(), 'cms-skips-')), 'skips.txt');
+}

@@ -1,0 +1,108 @@
+import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { mongo } from 'mongoose';
+import { type MongooseStore, type MongooseStoreOptions, MongooseStore as Store } from '../../lib/index';
+import { formatUri, parseUri } from '../../lib/uris';
+import type { Capabilities, Capability } from '../../tools/capabilities';
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (v === undefined) throw new Error(`${name} is not set: run the specs through jest (globalSetup sets it)`);
+  return v;
+}
+
+/** The server of this run, as the global setup resolved and probed it. */
+export const server = {
+  uri: env('CMS_TEST_URI'),
+  kind: env('CMS_TEST_KIND'),
+  caps: JSON.parse(env('CMS_TEST_CAPS')) as Capabilities,
+  replSetUri: env('CMS_TEST_REPLSET_URI'),
+  replSetCaps: JSON.parse(env('CMS_TEST_REPLSET_CAPS')) as Capabilities,
+  mongodBinary: env('CMS_TEST_MONGOD_BINARY'),
+};
+
+/** `uri` with its database set to `db`. */
+export function withDatabase(uri: string, db: string): string {
+  return formatUri({ ...parseUri(uri), database: db });
+}
+
+/** A database name no other spec file or run uses. */
+export function uniqueDatabase(label: string): string {
+  return `cms_${label.replace(/\W/g, '_').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+}
+
+/** A fresh session id. */
+export function sid(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/**
+ * `describe` when the server has `cap`; otherwise `describe.skip`, with the reason printed now
+ * and in the run's closing list of skips.
+ */
+export function describeIf(cap: Capability, title: string, body: () => void, file = expect.getState().testPath ?? ''): void {
+  if (cap.ok) {
+    describe(title, body);
+    return;
+  }
+  const line = `${basename(file)} › ${title}: ${cap.reason}`;
+  appendFileSync(env('CMS_TEST_SKIPS'), `${line}\n`);
+  console.log(`SKIP ${line}`);
+  describe.skip(title, body);
+}
+
+/**
+ * Gives a spec file its own database on the run's server, a raw driver handle to inspect
+ * it, and stores that are closed after each test. The database is dropped after the file.
+ */
+export interface TestDatabase {
+  name: string;
+  uri: string;
+  client: mongo.MongoClient;
+  readonly db: mongo.Db;
+  stores: MongooseStore[];
+  open(options?: MongooseStoreOptions, uris?: string | string[]): Promise<MongooseStore>;
+}
+
+export function useDatabase(label: string): TestDatabase {
+  const name = uniqueDatabase(label);
+  const ctx: TestDatabase = {
+    name,
+    uri: withDatabase(server.uri, name),
+    client: undefined as unknown as mongo.MongoClient,
+    get db(): mongo.Db {
+      return ctx.client.db(name);
+    },
+    stores: [] as MongooseStore[],
+    /** Opens a store on this database and waits until it is ready (connected, index checked). */
+    async open(options: MongooseStoreOptions = {}, uris: string | string[] = ctx.uri): Promise<MongooseStore> {
+      let store: MongooseStore | undefined;
+      await new Promise<void>((ok, fail) => {
+        store = new Store(uris, options, (err) => (err ? fail(err) : ok()));
+        ctx.stores.push(store);
+      });
+      return store as MongooseStore;
+    },
+  };
+  beforeAll(async () => {
+    ctx.client = await mongo.MongoClient.connect(server.uri, { serverSelectionTimeoutMS: 5_000 });
+  });
+  afterEach(async () => {
+    await Promise.all(ctx.stores.splice(0).map((s) => s.close()));
+  });
+  afterAll(async () => {
+    await ctx.client.db(name).dropDatabase();
+    await ctx.client.close();
+  });
+  return ctx;
+}
+
+/** Polls `check` until it holds or `ms` pass; for conditions with no event to wait on. */
+export async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

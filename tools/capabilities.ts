@@ -1,0 +1,93 @@
+/**
+ * Asks a real server what it can do. Every answer comes from trying the thing itself on a
+ * scratch database, never from the server's name.
+ */
+import { randomBytes } from 'node:crypto';
+import { mongo } from 'mongoose';
+
+/** One capability: whether the server has it, and what the server said. */
+export interface Capability {
+  ok: boolean;
+  reason: string;
+}
+
+/** What the specs may need from a server. */
+export interface Capabilities {
+  /** `createIndexes` with `expireAfterSeconds` is accepted and listed back. */
+  ttlIndex: Capability;
+  /** The server's TTL monitor was seen deleting an expired document. */
+  ttlMonitor: Capability;
+  /** The server is a replica set member; `hosts` lists the members. */
+  replicaSet: Capability & { hosts: string[]; setName: string };
+  /** A multi-document transaction commits. */
+  transactions: Capability;
+}
+
+function said(err: unknown): string {
+  const e = err as { code?: number; codeName?: string; message?: string };
+  return `${e.codeName ?? 'error'}${e.code === undefined ? '' : ` (code ${e.code})`}: ${e.message}`;
+}
+
+async function until(deadline: number, check: () => Promise<boolean>): Promise<boolean> {
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+/** Probes the server at `uri`. The TTL monitor probe may take up to about a minute. */
+export async function probeCapabilities(uri: string): Promise<Capabilities> {
+  const client = await mongo.MongoClient.connect(uri, { serverSelectionTimeoutMS: 5_000 });
+  const db = client.db(`cms_probe_${randomBytes(4).toString('hex')}`);
+  try {
+    const hello = await db.admin().command({ hello: 1 });
+    const replicaSet = hello.setName
+      ? { ok: true, reason: `replica set ${hello.setName}`, hosts: hello.hosts as string[], setName: hello.setName as string }
+      : { ok: false, reason: 'the server is not a replica set member (hello has no setName)', hosts: [], setName: '' };
+
+    let ttlIndex: Capability;
+    let ttlMonitor: Capability;
+    const ttl = db.collection('ttl');
+    try {
+      await ttl.createIndex({ at: 1 }, { expireAfterSeconds: 0 });
+      const listed = (await ttl.listIndexes().toArray()).find((ix) => ix.key?.at === 1);
+      ttlIndex =
+        listed?.expireAfterSeconds === 0
+          ? { ok: true, reason: 'TTL index accepted and listed with expireAfterSeconds 0' }
+          : { ok: false, reason: 'TTL index accepted but not listed with expireAfterSeconds' };
+    } catch (err) {
+      ttlIndex = { ok: false, reason: `createIndexes with expireAfterSeconds refused: ${said(err)}` };
+    }
+    if (ttlIndex.ok) {
+      // mongodb-memory-server starts mongod with a 1 s monitor. Elsewhere ask for one (it takes
+      // effect after the current sleep), and wait out at most one default 60 s cycle.
+      await db.admin().command({ setParameter: 1, ttlMonitorSleepSecs: 1 }).catch(() => {});
+      await ttl.insertOne({ at: new Date(Date.now() - 3_600_000) });
+      const deleted = await until(Date.now() + 70_000, async () => (await ttl.countDocuments()) === 0);
+      ttlMonitor = deleted
+        ? { ok: true, reason: 'the TTL monitor deleted an expired document' }
+        : { ok: false, reason: 'the TTL index was accepted but no expired document was deleted within 70 s' };
+    } else {
+      ttlMonitor = { ok: false, reason: `no TTL index: ${ttlIndex.reason}` };
+    }
+
+    let transactions: Capability;
+    const session = client.startSession();
+    try {
+      await db.createCollection('tx');
+      await session.withTransaction(async () => {
+        await db.collection('tx').insertOne({ a: 1 }, { session });
+      });
+      transactions = { ok: true, reason: 'a transaction committed' };
+    } catch (err) {
+      transactions = { ok: false, reason: `a transaction failed: ${said(err)}` };
+    } finally {
+      await session.endSession();
+    }
+    return { ttlIndex, ttlMonitor, replicaSet, transactions };
+  } finally {
+    await db.dropDatabase().catch(() => {});
+    await client.close();
+  }
+}

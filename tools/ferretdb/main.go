@@ -1,0 +1,78 @@
+// Command ferretdb runs an embedded FerretDB v1 (SQLite backend) on a loopback port for
+// the test harness, the demo and the benchmark.
+//
+// We build this instead of `go install .../cmd/ferretdb`, whose binary panics at start
+// because the published module lacks build/version/version.txt.
+//
+// It prints one line, "READY <mongodb uri>", on stdout once it accepts connections. It
+// stops, and removes the data directory it created, on SIGINT or SIGTERM or when its
+// stdin reaches EOF: the parent holds stdin open, so a parent that dies (even by
+// SIGKILL) never leaves a server or a temp dir behind.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on; port 0 picks a free one")
+	dir := flag.String("dir", "", "existing directory for SQLite files; default: a new temp dir, removed on exit")
+	watchStdin := flag.Bool("watch-stdin", true, "exit when stdin reaches EOF")
+	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
+	flag.Parse()
+
+	if err := run(*listen, *dir, *watchStdin, *logLevel); err != nil {
+		fmt.Fprintln(os.Stderr, "ferretdb helper:", err)
+		os.Exit(1)
+	}
+}
+
+func run(listen, dir string, watchStdin bool, logLevel string) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "cms-ferretdb-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if watchStdin {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			stop()
+		}()
+	}
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: listen},
+		Logger:    logger,
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + dir + "/",
+	})
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("READY %s\n", f.MongoDBURI())
+
+	return f.Run(ctx)
+}
