@@ -16,11 +16,16 @@ function rethrowLater(thrown: unknown): void {
  * always asynchronously, and nothing is returned: a rejected promise nobody holds would be an
  * unhandled rejection.
  */
-export function settle<T>(work: Promise<T>, callback: Callback<T> | undefined): Promise<T> | undefined {
+export function settle<T>(
+  work: Promise<T>,
+  callback: Callback<T> | undefined,
+): Promise<T> | undefined {
   if (typeof callback !== 'function') return work;
-  work.then(
-    (value) => callback(null, value),
-    (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
-  ).catch(rethrowLater);
+  work
+    .then(
+      (value) => callback(null, value),
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    )
+    .catch(rethrowLater);
   return undefined;
 }

@@ -7,8 +7,8 @@ import type { ResolvedOptions } from './options.js';
 export interface ConnectionHooks {
   /** The server can be reached (first open, or back after an outage). */
   up(conn: Connection): void;
-  /** The server cannot be reached: `err` is the failed open's error, absent for a lost connection. */
-  down(err?: Error): void;
+  /** The server cannot be reached (a failed open, or lost after being up). */
+  down(): void;
   /** Something went wrong that nobody awaits. */
   error(err: Error): void;
 }
@@ -39,14 +39,15 @@ export class SessionConnection {
     if (options.connection !== undefined) this.adopt(options.connection);
   }
 
-  /** Starts the first open without waiting for it. Failures reach the hooks, never unhandled. */
-  start(): void {
+  /** Starts an open without waiting for it. Failures reach the hooks, never unhandled. */
+  private start(): void {
     this.open().catch(() => {});
   }
 
   /** The open connection; opens (or retries) it first when needed. */
   open(): Promise<Connection> {
-    if (this.closed) return Promise.reject(new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed'));
+    if (this.closed)
+      return Promise.reject(new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed'));
     if (this.conn?.db !== undefined) return Promise.resolve(this.conn);
     this.opening ??= this.attempt().finally(() => {
       this.opening = undefined;
@@ -74,7 +75,7 @@ export class SessionConnection {
       conn.removeAllListeners();
       conn.on('error', () => {});
       await conn.destroy(true).catch(() => {});
-      this.markDown(err as Error);
+      this.markDown();
       this.scheduleRetry();
       throw err;
     }
@@ -113,10 +114,10 @@ export class SessionConnection {
     this.hooks.up(this.conn);
   }
 
-  private markDown(err?: Error): void {
+  private markDown(): void {
     if (this.closed || this.state === 'down') return;
     this.state = 'down';
-    this.hooks.down(err);
+    this.hooks.down();
   }
 
   private scheduleRetry(): void {

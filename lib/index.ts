@@ -1,3 +1,4 @@
+export type { SessionData } from 'express-session';
 export type { Callback } from './callback.js';
 export { MongooseStoreError, type MongooseStoreErrorCode } from './errors.js';
 export type { Ttl } from './expiry.js';
@@ -10,4 +11,3 @@ export {
 export { type SessionDocument, sessionSchema } from './schema.js';
 export { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
 export { createStore, MongooseStore, type MongooseStoreEvents } from './store.js';
-export type { SessionData } from 'express-session';

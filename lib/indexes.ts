@@ -41,19 +41,28 @@ async function listIndexes(coll: mongo.Collection): Promise<mongo.Document[]> {
  * server will not, the result is an `ERR_INDEX_CONFLICT` naming the index, never a silent
  * second index. A server without TTL indexes gives `{ ttl: false }`, not an error.
  */
-export async function ensureTtlIndex(coll: mongo.Collection, [key, options]: IndexSpec): Promise<TtlIndexOutcome> {
+export async function ensureTtlIndex(
+  coll: mongo.Collection,
+  [key, options]: IndexSpec,
+): Promise<TtlIndexOutcome> {
   const expireAfterSeconds = options.expireAfterSeconds ?? 0;
   for (let attempt = 0; ; attempt++) {
     const existing = (await listIndexes(coll)).find((ix) => sameKey(ix.key, key));
     if (existing?.expireAfterSeconds === expireAfterSeconds) return { ttl: true };
     if (existing !== undefined) {
       try {
-        await coll.db.command({ collMod: coll.collectionName, index: { name: existing.name, expireAfterSeconds } });
+        await coll.db.command({
+          collMod: coll.collectionName,
+          index: { name: existing.name, expireAfterSeconds },
+        });
         log('index %s changed to expireAfterSeconds %d', existing.name, expireAfterSeconds);
         return { ttl: true };
       } catch (err) {
         if (NO_TTL.has(codeOf(err) as number)) return { ttl: false, reason: err as Error };
-        const had = existing.expireAfterSeconds === undefined ? 'no TTL' : `expireAfterSeconds ${existing.expireAfterSeconds}`;
+        const had =
+          existing.expireAfterSeconds === undefined
+            ? 'no TTL'
+            : `expireAfterSeconds ${existing.expireAfterSeconds}`;
         throw new MongooseStoreError(
           'ERR_INDEX_CONFLICT',
           `index ${JSON.stringify(existing.name)} on ${coll.collectionName}.${Object.keys(key).join(',')} has ${had}; ` +
@@ -64,7 +73,10 @@ export async function ensureTtlIndex(coll: mongo.Collection, [key, options]: Ind
       }
     }
     try {
-      await coll.createIndex(key, { expireAfterSeconds, name: options.name ?? `${Object.keys(key)[0]}_1` });
+      await coll.createIndex(key, {
+        expireAfterSeconds,
+        name: options.name ?? `${Object.keys(key)[0]}_1`,
+      });
       return { ttl: true };
     } catch (err) {
       if (NO_TTL.has(codeOf(err) as number)) return { ttl: false, reason: err as Error };

@@ -1,4 +1,4 @@
-import type { ConnectOptions, Connection } from 'mongoose';
+import type { Connection, ConnectOptions } from 'mongoose';
 import { typeError } from './errors.js';
 import type { Ttl } from './expiry.js';
 import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
@@ -80,7 +80,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 function duration(name: string, v: unknown, min: number, hint = ''): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > MAX_TIMER) {
-    throw typeError(`${name}: expected ${hint}milliseconds from ${min} to ${MAX_TIMER}, got ${String(v)}`);
+    throw typeError(
+      `${name}: expected ${hint}milliseconds from ${min} to ${MAX_TIMER}, got ${String(v)}`,
+    );
   }
   return v;
 }
@@ -88,14 +90,23 @@ function duration(name: string, v: unknown, min: number, hint = ''): number {
 function serializerOf(v: unknown): SessionSerializer {
   if (v === 'json') return jsonSerializer;
   if (v === 'bson') return bsonSerializer;
-  if (isPlainObject(v) && typeof v.serialize === 'function' && typeof v.deserialize === 'function') {
+  if (
+    isPlainObject(v) &&
+    typeof v.serialize === 'function' &&
+    typeof v.deserialize === 'function'
+  ) {
     return v as unknown as SessionSerializer;
   }
-  throw typeError(`serializer: expected 'json', 'bson' or { serialize, deserialize }, got ${String(v)}`);
+  throw typeError(
+    `serializer: expected 'json', 'bson' or { serialize, deserialize }, got ${String(v)}`,
+  );
 }
 
 /** Validates `(uris, opts)`, applies the defaults, and freezes the result. */
-export function resolveOptions(uris: MongooseStoreUris, opts: MongooseStoreOptions | undefined): ResolvedOptions {
+export function resolveOptions(
+  uris: MongooseStoreUris,
+  opts: MongooseStoreOptions | undefined,
+): ResolvedOptions {
   const o: unknown = opts ?? {};
   if (!isPlainObject(o)) throw typeError('options: expected an object');
   for (const key of Object.keys(o)) {
@@ -105,19 +116,30 @@ export function resolveOptions(uris: MongooseStoreUris, opts: MongooseStoreOptio
 
   const connection = given.connection;
   if (connection !== undefined) {
-    if (!isPlainObject(connection) || typeof (connection as { collection?: unknown }).collection !== 'function') {
+    if (
+      !isPlainObject(connection) ||
+      typeof (connection as { collection?: unknown }).collection !== 'function'
+    ) {
       throw typeError('connection: expected a mongoose Connection');
     }
-    if (uris !== null && uris !== undefined) throw typeError('connection: give either uris or connection, not both');
+    if (uris !== null && uris !== undefined)
+      throw typeError('connection: give either uris or connection, not both');
     if (given.connectionOptions !== undefined) {
-      throw typeError('connectionOptions: only used when the store opens its own connection; not with connection');
+      throw typeError(
+        'connectionOptions: only used when the store opens its own connection; not with connection',
+      );
     }
   } else if (uris === null || uris === undefined) {
     throw typeError('uris: required unless options.connection is given');
   }
 
   const collection = given.collection ?? 'sessions';
-  if (typeof collection !== 'string' || collection === '' || /[$\0]/.test(collection) || collection.startsWith('system.')) {
+  if (
+    typeof collection !== 'string' ||
+    collection === '' ||
+    /[$\0]/.test(collection) ||
+    collection.startsWith('system.')
+  ) {
     throw typeError(`collection: expected a collection name, got ${JSON.stringify(collection)}`);
   }
 
@@ -125,10 +147,12 @@ export function resolveOptions(uris: MongooseStoreUris, opts: MongooseStoreOptio
   if (typeof ttl !== 'function') duration('ttl', ttl, 1);
 
   const lifecheck = given.lifecheck;
-  if (lifecheck !== undefined && lifecheck !== -1) duration('lifecheck', lifecheck, 1, '-1 (off) or ');
+  if (lifecheck !== undefined && lifecheck !== -1)
+    duration('lifecheck', lifecheck, 1, '-1 (off) or ');
 
   const autoIndex = given.autoIndex ?? true;
-  if (typeof autoIndex !== 'boolean') throw typeError(`autoIndex: expected a boolean, got ${String(autoIndex)}`);
+  if (typeof autoIndex !== 'boolean')
+    throw typeError(`autoIndex: expected a boolean, got ${String(autoIndex)}`);
 
   const connectionOptions = given.connectionOptions ?? {};
   if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');

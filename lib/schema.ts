@@ -33,6 +33,7 @@ export const sessionSchema = new mongoose.Schema<SessionDocument>(
 /** The TTL index as the schema declares it. */
 export function ttlIndexSpec(): IndexSpec {
   const spec = sessionSchema.indexes().find(([key]) => 'expiresAt' in key);
-  if (spec === undefined) throw new Error('connect-mongoose-session: the schema lost its TTL index');
+  if (spec === undefined)
+    throw new Error('connect-mongoose-session: the schema lost its TTL index');
   return spec as IndexSpec;
 }

@@ -39,17 +39,29 @@ export interface MongooseStoreEvents {
   sweep: [deleted: number];
 }
 
-// Typed overloads for the events above, merged into the class.
+// Typed overloads for the events above, merged into the class. The merge adds only method
+// signatures that EventEmitter implements, so nothing is left uninitialised.
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: typed EventEmitter overloads
 export interface MongooseStore {
-  on<E extends keyof MongooseStoreEvents>(event: E, listener: (...args: MongooseStoreEvents[E]) => void): this;
-  once<E extends keyof MongooseStoreEvents>(event: E, listener: (...args: MongooseStoreEvents[E]) => void): this;
-  off<E extends keyof MongooseStoreEvents>(event: E, listener: (...args: MongooseStoreEvents[E]) => void): this;
+  on<E extends keyof MongooseStoreEvents>(
+    event: E,
+    listener: (...args: MongooseStoreEvents[E]) => void,
+  ): this;
+  once<E extends keyof MongooseStoreEvents>(
+    event: E,
+    listener: (...args: MongooseStoreEvents[E]) => void,
+  ): this;
+  off<E extends keyof MongooseStoreEvents>(
+    event: E,
+    listener: (...args: MongooseStoreEvents[E]) => void,
+  ): this;
   emit<E extends keyof MongooseStoreEvents>(event: E, ...args: MongooseStoreEvents[E]): boolean;
 }
 
 function checkSid(sid: unknown): asserts sid is string {
   // Checked before any query is built: an object here would be an operator injection.
-  if (typeof sid !== 'string' || sid === '') throw typeError(`session id must be a non-empty string, got ${typeof sid}`);
+  if (typeof sid !== 'string' || sid === '')
+    throw typeError(`session id must be a non-empty string, got ${typeof sid}`);
 }
 
 function plainCookie(cookie: unknown): Record<string, unknown> {
@@ -58,7 +70,9 @@ function plainCookie(cookie: unknown): Record<string, unknown> {
 }
 
 function sizeOf(v: unknown): number {
-  return typeof v === 'string' ? Buffer.byteLength(v) : mongoose.mongo.BSON.calculateObjectSize({ v });
+  return typeof v === 'string'
+    ? Buffer.byteLength(v)
+    : mongoose.mongo.BSON.calculateObjectSize({ v });
 }
 
 /**
@@ -88,9 +102,14 @@ export class MongooseStore extends Store {
    *   checked, or with the error that stopped the first start (the store keeps retrying).
    * @throws TypeError for invalid or conflicting options.
    */
-  constructor(uris: MongooseStoreUris, options?: MongooseStoreOptions, callback?: (err?: Error) => void) {
+  constructor(
+    uris: MongooseStoreUris,
+    options?: MongooseStoreOptions,
+    callback?: (err?: Error) => void,
+  ) {
     super();
-    if (callback !== undefined && typeof callback !== 'function') throw typeError('callback: expected a function');
+    if (callback !== undefined && typeof callback !== 'function')
+      throw typeError('callback: expected a function');
     this.options = resolveOptions(uris, options);
     this.starting = callback;
     this.sweeper = new Sweeper(() => this.sweep(), {
@@ -99,16 +118,20 @@ export class MongooseStore extends Store {
     });
     this.connection = new SessionConnection(this.options, {
       up: (conn) => this.onUp(conn),
-      down: (err) => this.onDown(err),
+      down: () => this.emit('disconnect'),
       error: (err) => this.report(err),
     });
-    this.connection.start();
+    // A failed first open goes to the callback; the connection keeps retrying by itself.
+    this.connection.open().catch((err: Error) => this.started(err));
   }
 
   /** Fetches a live session, or `null` when it is missing, expired or destroyed. */
   get(sid: string): Promise<SessionData | null>;
   get(sid: string, callback: Callback<SessionData | null>): void;
-  get(sid: string, callback?: Callback<SessionData | null>): Promise<SessionData | null> | undefined {
+  get(
+    sid: string,
+    callback?: Callback<SessionData | null>,
+  ): Promise<SessionData | null> | undefined {
     return settle(this.read(sid), callback);
   }
 
@@ -136,7 +159,9 @@ export class MongooseStore extends Store {
   /** Every live session, keyed by session id. */
   all(): Promise<Record<string, SessionData>>;
   all(callback: Callback<Record<string, SessionData>>): void;
-  all(callback?: Callback<Record<string, SessionData>>): Promise<Record<string, SessionData>> | undefined {
+  all(
+    callback?: Callback<Record<string, SessionData>>,
+  ): Promise<Record<string, SessionData>> | undefined {
     return settle(this.list(), callback);
   }
 
@@ -196,14 +221,18 @@ export class MongooseStore extends Store {
 
   private async write(sid: string, session: SessionData): Promise<void> {
     checkSid(sid);
-    if (session === null || typeof session !== 'object') throw typeError('set: session must be an object');
+    if (session === null || typeof session !== 'object')
+      throw typeError('set: session must be an object');
     const now = Date.now();
     const expiresAt = expiryOf(session, this.options.ttl, now);
     if (expiresAt.getTime() <= now) return this.remove(sid);
     const { cookie, ...data } = session as SessionData & Record<string, unknown>;
     const doc = { expiresAt, cookie: this.encode(plainCookie(cookie)), session: this.encode(data) };
     if (sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64 > MAX_DOCUMENT) {
-      throw new MongooseStoreError('ERR_SESSION_TOO_LARGE', `session ${sid} is over the 16 MiB document limit`);
+      throw new MongooseStoreError(
+        'ERR_SESSION_TOO_LARGE',
+        `session ${sid} is over the 16 MiB document limit`,
+      );
     }
     const coll = await this.collection();
     // A session loaded from the store is only updated, never inserted: if a concurrent
@@ -226,7 +255,10 @@ export class MongooseStore extends Store {
     const stored = this.options.touchAfter > 0 ? this.recent.get(sid) : undefined;
     if (stored !== undefined && at >= stored && at - stored < this.options.touchAfter) return;
     const cookie = this.encode(plainCookie(session?.cookie));
-    const result = await (await this.collection()).updateOne({ _id: sid }, { $set: { expiresAt, cookie } });
+    const result = await (await this.collection()).updateOne(
+      { _id: sid },
+      { $set: { expiresAt, cookie } },
+    );
     if (this.options.touchAfter > 0) {
       if (result.matchedCount > 0) this.recent.remember(sid, at);
       else this.recent.forget(sid);
@@ -255,7 +287,9 @@ export class MongooseStore extends Store {
   }
 
   private async sweep(): Promise<number> {
-    const { deletedCount } = await (await this.collection()).deleteMany({ expiresAt: { $lte: new Date() } });
+    const { deletedCount } = await (await this.collection()).deleteMany({
+      expiresAt: { $lte: new Date() },
+    });
     log('swept %d expired sessions', deletedCount);
     return deletedCount;
   }
@@ -263,9 +297,16 @@ export class MongooseStore extends Store {
   private decode(doc: SessionDocument): SessionData {
     const { serializer } = this.options;
     try {
-      return { cookie: serializer.deserialize(doc.cookie), ...serializer.deserialize(doc.session) } as unknown as SessionData;
+      return {
+        cookie: serializer.deserialize(doc.cookie),
+        ...serializer.deserialize(doc.session),
+      } as unknown as SessionData;
     } catch (err) {
-      throw new MongooseStoreError('ERR_SESSION_SERIALIZE', `stored session ${doc._id} could not be read`, err);
+      throw new MongooseStoreError(
+        'ERR_SESSION_SERIALIZE',
+        `stored session ${doc._id} could not be read`,
+        err,
+      );
     }
   }
 
@@ -273,17 +314,29 @@ export class MongooseStore extends Store {
     try {
       return this.options.serializer.serialize(value);
     } catch (err) {
-      throw new MongooseStoreError('ERR_SESSION_SERIALIZE', `session could not be serialized: ${(err as Error).message}`, err);
+      throw new MongooseStoreError(
+        'ERR_SESSION_SERIALIZE',
+        `session could not be serialized: ${(err as Error).message}`,
+        err,
+      );
     }
   }
 
   private rejection(sid: string, err: unknown): unknown {
     const code = (err as { code?: unknown } | null)?.code as number;
     if (TOO_LARGE.has(code)) {
-      return new MongooseStoreError('ERR_SESSION_TOO_LARGE', `session ${sid} is over the document limit`, err);
+      return new MongooseStoreError(
+        'ERR_SESSION_TOO_LARGE',
+        `session ${sid} is over the document limit`,
+        err,
+      );
     }
     if (REJECTED.has(code)) {
-      return new MongooseStoreError('ERR_SESSION_REJECTED', `the server refused session ${sid}: ${(err as Error).message}`, err);
+      return new MongooseStoreError(
+        'ERR_SESSION_REJECTED',
+        `the server refused session ${sid}: ${(err as Error).message}`,
+        err,
+      );
     }
     return err;
   }
@@ -298,11 +351,6 @@ export class MongooseStore extends Store {
         this.started(err);
       },
     );
-  }
-
-  private onDown(err?: Error): void {
-    this.emit('disconnect');
-    if (err !== undefined) this.started(err);
   }
 
   /** Checks the TTL index (once per store) and sets the sweeper from the server's answer. */
@@ -323,7 +371,11 @@ export class MongooseStore extends Store {
       else if (this.sweeper.interval !== every) this.sweeper.start(every);
     }
     if (refusal !== undefined) {
-      log('the server refused the TTL index (%s); sweeper every %d ms', refusal.message, lifecheck ?? FALLBACK_LIFECHECK);
+      log(
+        'the server refused the TTL index (%s); sweeper every %d ms',
+        refusal.message,
+        lifecheck ?? FALLBACK_LIFECHECK,
+      );
       this.emit('ttlRefused', refusal, lifecheck ?? FALLBACK_LIFECHECK);
     }
   }
@@ -348,6 +400,9 @@ export class MongooseStore extends Store {
  * @param options - see {@link MongooseStoreOptions}.
  * @throws TypeError for invalid or conflicting options.
  */
-export function createStore(uris: MongooseStoreUris, options?: MongooseStoreOptions): MongooseStore {
+export function createStore(
+  uris: MongooseStoreUris,
+  options?: MongooseStoreOptions,
+): MongooseStore {
   return new MongooseStore(uris, options);
 }

@@ -15,7 +15,9 @@ const URI = /^(mongodb(?:\+srv)?):\/\/(?:([^@/]*)@)?([^/?]+)(?:\/([^?]*))?(?:\?(
 export function parseUri(uri: string): ParsedUri {
   const m = typeof uri === 'string' ? URI.exec(uri.trim()) : null;
   if (!m) {
-    throw typeError(`uris: expected a mongodb:// or mongodb+srv:// URI, got ${JSON.stringify(uri)}`);
+    throw typeError(
+      `uris: expected a mongodb:// or mongodb+srv:// URI, got ${JSON.stringify(uri)}`,
+    );
   }
   const params = new Map<string, string>();
   for (const pair of (m[5] ?? '').split('&')) {
@@ -41,7 +43,9 @@ export function formatUri(p: ParsedUri): string {
 
 function agree(what: string, a: string, b: string): string {
   if (a !== '' && b !== '' && a !== b) {
-    throw typeError(`uris: conflicting ${what} between URIs (${JSON.stringify(a)} and ${JSON.stringify(b)})`);
+    throw typeError(
+      `uris: conflicting ${what} between URIs (${JSON.stringify(a)} and ${JSON.stringify(b)})`,
+    );
   }
   return a === '' ? b : a;
 }
@@ -64,9 +68,17 @@ export function mergeUris(uris: string | readonly string[]): string {
   if (uris.length === 1) return mergeUris(uris[0]);
   const parts = uris.map(parseUri);
   if (parts.some((p) => p.scheme === 'mongodb+srv')) {
-    throw typeError('uris: a mongodb+srv:// URI names a whole deployment; give it alone, not in an array');
+    throw typeError(
+      'uris: a mongodb+srv:// URI names a whole deployment; give it alone, not in an array',
+    );
   }
-  const merged: ParsedUri = { scheme: 'mongodb', auth: '', hosts: [], database: '', params: new Map() };
+  const merged: ParsedUri = {
+    scheme: 'mongodb',
+    auth: '',
+    hosts: [],
+    database: '',
+    params: new Map(),
+  };
   for (const p of parts) {
     merged.auth = agree('credentials', merged.auth, p.auth);
     merged.database = agree('databases', merged.database, p.database);

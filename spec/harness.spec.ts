@@ -6,7 +6,9 @@ const db = useDatabase('harness');
 
 describe('the test server', () => {
   it('round-trips a document with a Date and nested fields through mongoose', async () => {
-    const conn = await mongoose.createConnection(db.uri, { serverSelectionTimeoutMS: 5_000 }).asPromise();
+    const conn = await mongoose
+      .createConnection(db.uri, { serverSelectionTimeoutMS: 5_000 })
+      .asPromise();
     try {
       const Thing = conn.model(
         'Thing',

@@ -43,8 +43,18 @@ export async function probeCapabilities(uri: string): Promise<Capabilities> {
   try {
     const hello = await db.admin().command({ hello: 1 });
     const replicaSet = hello.setName
-      ? { ok: true, reason: `replica set ${hello.setName}`, hosts: hello.hosts as string[], setName: hello.setName as string }
-      : { ok: false, reason: 'the server is not a replica set member (hello has no setName)', hosts: [], setName: '' };
+      ? {
+          ok: true,
+          reason: `replica set ${hello.setName}`,
+          hosts: hello.hosts as string[],
+          setName: hello.setName as string,
+        }
+      : {
+          ok: false,
+          reason: 'the server is not a replica set member (hello has no setName)',
+          hosts: [],
+          setName: '',
+        };
 
     let ttlIndex: Capability;
     let ttlMonitor: Capability;
@@ -57,17 +67,29 @@ export async function probeCapabilities(uri: string): Promise<Capabilities> {
           ? { ok: true, reason: 'TTL index accepted and listed with expireAfterSeconds 0' }
           : { ok: false, reason: 'TTL index accepted but not listed with expireAfterSeconds' };
     } catch (err) {
-      ttlIndex = { ok: false, reason: `createIndexes with expireAfterSeconds refused: ${said(err)}` };
+      ttlIndex = {
+        ok: false,
+        reason: `createIndexes with expireAfterSeconds refused: ${said(err)}`,
+      };
     }
     if (ttlIndex.ok) {
       // mongodb-memory-server starts mongod with a 1 s monitor. Elsewhere ask for one (it takes
       // effect after the current sleep), and wait out at most one default 60 s cycle.
-      await db.admin().command({ setParameter: 1, ttlMonitorSleepSecs: 1 }).catch(() => {});
+      await db
+        .admin()
+        .command({ setParameter: 1, ttlMonitorSleepSecs: 1 })
+        .catch(() => {});
       await ttl.insertOne({ at: new Date(Date.now() - 3_600_000) });
-      const deleted = await until(Date.now() + 70_000, async () => (await ttl.countDocuments()) === 0);
+      const deleted = await until(
+        Date.now() + 70_000,
+        async () => (await ttl.countDocuments()) === 0,
+      );
       ttlMonitor = deleted
         ? { ok: true, reason: 'the TTL monitor deleted an expired document' }
-        : { ok: false, reason: 'the TTL index was accepted but no expired document was deleted within 70 s' };
+        : {
+            ok: false,
+            reason: 'the TTL index was accepted but no expired document was deleted within 70 s',
+          };
     } else {
       ttlMonitor = { ok: false, reason: `no TTL index: ${ttlIndex.reason}` };
     }

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { mongo } from 'mongoose';
@@ -38,7 +39,9 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   return new Promise((ok, fail) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', fail);
-    child.on('exit', (code) => (code === 0 ? ok() : fail(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? ok() : fail(new Error(`${cmd} ${args.join(' ')} exited with ${code}`)),
+    );
   });
 }
 
@@ -57,12 +60,16 @@ export async function buildFerretDB(): Promise<string> {
 /** Starts FerretDB on 127.0.0.1:`port` (0 picks a free one), in a temp dir it removes on stop. */
 export async function startFerretDB(port = 0): Promise<RunningServer> {
   const bin = await buildFerretDB();
-  const child = spawn(bin, ['-listen', `127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(bin, ['-listen', `127.0.0.1:${port}`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const uri = await new Promise<string>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('FerretDB did not start within 20 s')), 20_000);
     child.once('error', fail);
-    child.once('exit', (code) => fail(new Error(`FerretDB exited with ${code} before it was ready`)));
+    child.once('exit', (code) =>
+      fail(new Error(`FerretDB exited with ${code} before it was ready`)),
+    );
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('READY ')) return;
       clearTimeout(timer);
@@ -82,7 +89,9 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
 }
 
 /** Starts a real mongod (standalone, or a one-member replica set) through mongodb-memory-server. */
-export async function startMongod(options: { port?: number; replSet?: boolean; binary?: string } = {}): Promise<RunningServer> {
+export async function startMongod(
+  options: { port?: number; replSet?: boolean; binary?: string } = {},
+): Promise<RunningServer> {
   process.env.MONGOMS_MAX_RETRIES ??= '0';
   const mms = await import('mongodb-memory-server');
   // A 1 s TTL monitor, so the specs that watch it delete do not wait a minute.
@@ -93,7 +102,12 @@ export async function startMongod(options: { port?: number; replSet?: boolean; b
     : await mms.MongoMemoryServer.create({ instance: { port: options.port, args }, binary });
   const mongodBinary = options.binary ?? (await mms.MongoBinary.getPath());
   const uri = server.getUri().replace(/\/[^/?]*(\?|$)/, '/$1');
-  return { uri, kind: 'mongod', mongodBinary, stop: async () => void (await server.stop({ doCleanup: true })) };
+  return {
+    uri,
+    kind: 'mongod',
+    mongodBinary,
+    stop: async () => void (await server.stop({ doCleanup: true })),
+  };
 }
 
 const HOW =
@@ -133,11 +147,49 @@ export async function describeServer(uri: string): Promise<string> {
   try {
     const info = await client.db('admin').command({ buildInfo: 1 });
     const hello = await client.db('admin').command({ hello: 1 });
-    const topology = hello.setName ? `replica set ${hello.setName}` : hello.msg === 'isdbgrid' ? 'mongos' : 'standalone';
+    const topology = hello.setName
+      ? `replica set ${hello.setName}`
+      : hello.msg === 'isdbgrid'
+        ? 'mongos'
+        : 'standalone';
     return info.ferretdbVersion !== undefined
       ? `FerretDB (ferretdbVersion ${JSON.stringify(info.ferretdbVersion)}, reports MongoDB ${info.version}), ${topology}`
       : `mongod ${info.version}, ${topology}`;
   } finally {
     await client.close();
   }
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; a server started right after will get it). */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const probe = createNetServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+/**
+ * Whether this machine can start a server of its own on a chosen port: a cached FerretDB
+ * helper, or a known mongod binary. The reason says what is missing.
+ */
+export function launchable(mongodBinary: string | undefined): { ok: boolean; reason: string } {
+  if (mongodBinary) return { ok: true, reason: `mongod at ${mongodBinary}` };
+  if (existsSync(ferretdbBinaryPath())) return { ok: true, reason: 'the FerretDB helper is built' };
+  return {
+    ok: false,
+    reason:
+      'neither a mongod binary nor a built FerretDB helper is available to start a server on a chosen port',
+  };
+}
+
+/** Starts a fresh server on `port`: mongod when a binary is given, else the FerretDB helper. */
+export function startServerOn(
+  port: number,
+  mongodBinary: string | undefined,
+): Promise<RunningServer> {
+  return mongodBinary ? startMongod({ port, binary: mongodBinary }) : startFerretDB(port);
 }

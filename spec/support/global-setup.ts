@@ -2,7 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { probeCapabilities } from '../../tools/capabilities';
-import { describeServer, type RunningServer, resolveServer, startMongod } from '../../tools/test-server';
+import {
+  describeServer,
+  type RunningServer,
+  resolveServer,
+  startMongod,
+} from '../../tools/test-server';
 
 declare global {
   // Handed from setup to teardown (same process).
@@ -19,7 +24,9 @@ export default async function globalSetup(): Promise<void> {
   const servers = [server];
   globalThis.__CMS_SERVERS__ = servers;
   for (const note of notes) process.stdout.write(`\n[server] ${note}`);
-  process.stdout.write(`\n[server] using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})\n`);
+  process.stdout.write(
+    `\n[server] using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})\n`,
+  );
 
   const caps = await probeCapabilities(server.uri);
   let replSetUri = caps.replicaSet.ok ? server.uri : '';
@@ -30,7 +37,9 @@ export default async function globalSetup(): Promise<void> {
     servers.push(rs);
     replSetUri = rs.uri;
     replSetCaps = await probeCapabilities(rs.uri);
-    process.stdout.write(`[server] replica set for replica-set specs: ${await describeServer(rs.uri)}\n`);
+    process.stdout.write(
+      `[server] replica set for replica-set specs: ${await describeServer(rs.uri)}\n`,
+    );
   }
   for (const [name, cap] of Object.entries(caps)) {
     process.stdout.write(`[server] ${name}: ${cap.ok ? 'yes' : 'no'} (${cap.reason})\n`);

@@ -8,7 +8,9 @@ export default async function globalTeardown(): Promise<void> {
   if (file === undefined) return;
   if (existsSync(file)) {
     const lines = [...new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean))];
-    process.stdout.write(`\nSkipped specs, and why (${lines.length}):\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
+    process.stdout.write(
+      `\nSkipped specs, and why (${lines.length}):\n${lines.map((l) => `  - ${l}`).join('\n')}\n`,
+    );
   } else {
     process.stdout.write('\nSkipped specs: none\n');
   }

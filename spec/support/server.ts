@@ -1,14 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { Cookie } from 'express-session';
 import { mongo } from 'mongoose';
-import { type MongooseStore, type MongooseStoreOptions, MongooseStore as Store } from '../../lib/index';
+import {
+  type MongooseStore,
+  type MongooseStoreOptions,
+  MongooseStore as Store,
+} from '../../lib/index';
 import { formatUri, parseUri } from '../../lib/uris';
 import type { Capabilities, Capability } from '../../tools/capabilities';
 
 function env(name: string): string {
   const v = process.env[name];
-  if (v === undefined) throw new Error(`${name} is not set: run the specs through jest (globalSetup sets it)`);
+  if (v === undefined)
+    throw new Error(`${name} is not set: run the specs through jest (globalSetup sets it)`);
   return v;
 }
 
@@ -32,6 +38,13 @@ export function uniqueDatabase(label: string): string {
   return `cms_${label.replace(/\W/g, '_').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
 }
 
+/** A real express-session Cookie with `maxAge` ms, as express-session hands it to a store. */
+export function cookie(maxAge = 60_000): Cookie {
+  const c = new Cookie();
+  c.maxAge = maxAge;
+  return c;
+}
+
 /** A fresh session id. */
 export function sid(): string {
   return randomBytes(12).toString('base64url');
@@ -41,7 +54,12 @@ export function sid(): string {
  * `describe` when the server has `cap`; otherwise `describe.skip`, with the reason printed now
  * and in the run's closing list of skips.
  */
-export function describeIf(cap: Capability, title: string, body: () => void, file = expect.getState().testPath ?? ''): void {
+export function describeIf(
+  cap: Capability,
+  title: string,
+  body: () => void,
+  file = expect.getState().testPath ?? '',
+): void {
   if (cap.ok) {
     describe(title, body);
     return;
@@ -76,7 +94,10 @@ export function useDatabase(label: string): TestDatabase {
     },
     stores: [] as MongooseStore[],
     /** Opens a store on this database and waits until it is ready (connected, index checked). */
-    async open(options: MongooseStoreOptions = {}, uris: string | string[] = ctx.uri): Promise<MongooseStore> {
+    async open(
+      options: MongooseStoreOptions = {},
+      uris: string | string[] = ctx.uri,
+    ): Promise<MongooseStore> {
       let store: MongooseStore | undefined;
       await new Promise<void>((ok, fail) => {
         store = new Store(uris, options, (err) => (err ? fail(err) : ok()));
@@ -90,6 +111,8 @@ export function useDatabase(label: string): TestDatabase {
   });
   afterEach(async () => {
     await Promise.all(ctx.stores.splice(0).map((s) => s.close()));
+    // Each test starts from an empty collection; its indexes stay, as in production.
+    await ctx.client.db(name).collection('sessions').deleteMany({});
   });
   afterAll(async () => {
     await ctx.client.db(name).dropDatabase();
@@ -99,7 +122,11 @@ export function useDatabase(label: string): TestDatabase {
 }
 
 /** Polls `check` until it holds or `ms` pass; for conditions with no event to wait on. */
-export async function eventually(check: () => Promise<boolean> | boolean, ms = 10_000, what = 'condition'): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  ms = 10_000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);

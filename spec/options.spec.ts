@@ -1,0 +1,95 @@
+import mongoose from 'mongoose';
+import { DEFAULT_TTL, jsonSerializer } from '../lib/index';
+import { resolveOptions } from '../lib/options';
+
+const URI = 'mongodb://127.0.0.1:27017/app';
+
+describe('resolveOptions', () => {
+  it('applies the documented defaults', () => {
+    const o = resolveOptions(URI, undefined);
+    expect(o).toMatchObject({
+      uri: URI,
+      collection: 'sessions',
+      ttl: DEFAULT_TTL,
+      touchAfter: 0,
+      autoIndex: true,
+    });
+    expect(o.lifecheck).toBeUndefined();
+    expect(o.serializer).toBe(jsonSerializer);
+    expect(Object.isFrozen(o)).toBe(true);
+  });
+
+  it('keeps 0 as a value rather than falling back to a default', () => {
+    expect(resolveOptions(URI, { touchAfter: 0 }).touchAfter).toBe(0);
+  });
+
+  it('accepts lifecheck -1 to turn the sweeper off', () => {
+    expect(resolveOptions(URI, { lifecheck: -1 }).lifecheck).toBe(-1);
+  });
+
+  it('accepts a ttl function', () => {
+    const ttl = () => 1000;
+    expect(resolveOptions(URI, { ttl }).ttl).toBe(ttl);
+  });
+
+  const invalid: [string, unknown, unknown, RegExp][] = [
+    ['options that are not an object', URI, 'nope', /options: expected an object/],
+    ['an unknown option', URI, { mongoUrl: URI }, /unknown option "mongoUrl"/],
+    ['an empty collection name', URI, { collection: '' }, /collection:/],
+    ['a collection name with $', URI, { collection: 'a$b' }, /collection:/],
+    ['a system collection', URI, { collection: 'system.sessions' }, /collection:/],
+    ['a ttl of 0', URI, { ttl: 0 }, /ttl: expected milliseconds/],
+    ['a ttl that is a string', URI, { ttl: '14d' }, /ttl: expected milliseconds/],
+    ['a ttl of Infinity', URI, { ttl: Number.POSITIVE_INFINITY }, /ttl:/],
+    ['a lifecheck of 0', URI, { lifecheck: 0 }, /lifecheck: expected -1 \(off\) or milliseconds/],
+    ['a lifecheck of -5', URI, { lifecheck: -5 }, /lifecheck:/],
+    ['a lifecheck over the timer limit', URI, { lifecheck: 2 ** 31 }, /lifecheck:/],
+    ['a negative touchAfter', URI, { touchAfter: -1 }, /touchAfter:/],
+    ['a NaN touchAfter', URI, { touchAfter: Number.NaN }, /touchAfter:/],
+    ['a non-boolean autoIndex', URI, { autoIndex: 'yes' }, /autoIndex:/],
+    [
+      'connectionOptions that are not an object',
+      URI,
+      { connectionOptions: 5 },
+      /connectionOptions:/,
+    ],
+    ['an unknown serializer name', URI, { serializer: 'yaml' }, /serializer:/],
+    ['a serializer without deserialize', URI, { serializer: { serialize: String } }, /serializer:/],
+    [
+      'a connection that is not a Connection',
+      null,
+      { connection: {} },
+      /connection: expected a mongoose Connection/,
+    ],
+    ['neither uris nor connection', null, {}, /uris: required unless options.connection/],
+    ['a uri that is not a MongoDB URI', 'http://localhost', {}, /uris: expected a mongodb:\/\//],
+    ['an empty array of uris', [], {}, /uris: expected a URI or a non-empty array/],
+  ];
+
+  it.each(invalid)('rejects %s with a TypeError naming it', (_what, uris, opts, message) => {
+    const attempt = () => resolveOptions(uris as string, opts as never);
+    expect(attempt).toThrow(TypeError);
+    expect(attempt).toThrow(/^connect-mongoose-session: /);
+    expect(attempt).toThrow(message);
+  });
+
+  describe('with a connection', () => {
+    const connection = mongoose.createConnection();
+
+    it('accepts null uris', () => {
+      expect(resolveOptions(null, { connection }).connection).toBe(connection);
+    });
+
+    it('rejects uris given as well, since one would be ignored', () => {
+      expect(() => resolveOptions(URI, { connection })).toThrow(
+        /give either uris or connection, not both/,
+      );
+    });
+
+    it('rejects connectionOptions, which it would ignore', () => {
+      expect(() => resolveOptions(null, { connection, connectionOptions: {} })).toThrow(
+        /connectionOptions:/,
+      );
+    });
+  });
+});

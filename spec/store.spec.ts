@@ -1,0 +1,370 @@
+import type { Request } from 'express';
+import type { SessionData } from 'express-session';
+import { createStore, MongooseStore, MongooseStoreError } from '../lib/index';
+import { cookie, sid, useDatabase } from './support/server';
+
+const db = useDatabase('store');
+const sessions = () =>
+  db.db.collection<{ _id: string; expiresAt: Date; cookie: unknown; session: unknown }>('sessions');
+
+/** A session as express-session hands it to a store: a real Cookie plus data. */
+function session(data: Record<string, unknown> = {}, maxAge = 60_000): SessionData {
+  return { cookie: cookie(maxAge), ...data } as unknown as SessionData;
+}
+
+/** What MemoryStore would give back for `s`. */
+const roundTrip = (s: unknown) => JSON.parse(JSON.stringify(s));
+
+async function storeExpired(id: string): Promise<void> {
+  await sessions().insertOne({
+    _id: id,
+    expiresAt: new Date(Date.now() - 1_000),
+    cookie: JSON.stringify({ originalMaxAge: 1 }),
+    session: JSON.stringify({ stale: true }),
+  });
+}
+
+describe('MongooseStore', () => {
+  it('is an express-session Store made by createStore or new', async () => {
+    const store = await db.open();
+    expect(store).toBeInstanceOf(MongooseStore);
+    const other = createStore(db.uri, { lifecheck: -1 });
+    db.stores.push(other);
+    expect(typeof other.on).toBe('function');
+    expect(typeof other.regenerate).toBe('function');
+  });
+
+  describe('set and get', () => {
+    it('returns exactly what a JSON round trip gives, as MemoryStore does', async () => {
+      const store = await db.open();
+      const id = sid();
+      const s = session({
+        user: { id: 7, roles: ['a', 'b'] },
+        when: new Date(0),
+        n: 1.5,
+        nil: null,
+        skip: undefined,
+      });
+      await store.set(id, s);
+      expect(await store.get(id)).toEqual(roundTrip(s));
+    });
+
+    it('stores one document: _id is the session id and expiresAt a BSON Date', async () => {
+      const store = await db.open();
+      const id = sid();
+      const s = session({ a: 1 });
+      await store.set(id, s);
+      const doc = await sessions().findOne({ _id: id, expiresAt: { $type: 'date' } });
+      expect(doc?.expiresAt.getTime()).toBe(s.cookie.expires?.getTime());
+      expect(await sessions().countDocuments()).toBe(1);
+    });
+
+    it('gives null for a session that was never stored', async () => {
+      const store = await db.open();
+      expect(await store.get(sid())).toBeNull();
+    });
+
+    it('never returns an expired session the server has not deleted yet', async () => {
+      const store = await db.open({ lifecheck: -1 });
+      const id = sid();
+      await storeExpired(id);
+      expect(await store.get(id)).toBeNull();
+      expect(await sessions().countDocuments({ _id: id })).toBe(1);
+    });
+
+    it('replaces the data of an existing session', async () => {
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session({ n: 1, gone: true }));
+      await store.set(id, session({ n: 2 }));
+      expect(await store.get(id)).toMatchObject({ n: 2 });
+      expect(await store.get(id)).not.toHaveProperty('gone');
+    });
+
+    it('uses now + ttl when the cookie has no expiry', async () => {
+      const store = await db.open({ ttl: 3_600_000 });
+      const id = sid();
+      const before = Date.now();
+      await store.set(id, {
+        cookie: { originalMaxAge: null, expires: null },
+      } as unknown as SessionData);
+      const doc = await sessions().findOne({ _id: id });
+      expect(doc?.expiresAt.getTime()).toBeGreaterThanOrEqual(before + 3_600_000);
+      expect(doc?.expiresAt.getTime()).toBeLessThanOrEqual(Date.now() + 3_600_000);
+    });
+
+    it('deletes the session when its expiry is already past', async () => {
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session({ a: 1 }));
+      await store.set(id, {
+        cookie: { expires: new Date(Date.now() - 1) },
+      } as unknown as SessionData);
+      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+    });
+
+    it('deletes the session when a ttl function gives 0', async () => {
+      const store = await db.open({ ttl: () => 0 });
+      const id = sid();
+      await sessions().insertOne({
+        _id: id,
+        expiresAt: new Date(Date.now() + 60_000),
+        cookie: '{}',
+        session: '{}',
+      });
+      await store.set(id, { cookie: { expires: null } } as unknown as SessionData);
+      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+    });
+
+    it('keeps 1000 concurrent sets and gets consistent', async () => {
+      const store = await db.open();
+      const ids = Array.from({ length: 1000 }, (_, i) => [sid(), i] as const);
+      await Promise.all(ids.map(([id, i]) => store.set(id, session({ i }))));
+      const back = await Promise.all(ids.map(([id]) => store.get(id)));
+      expect(back.map((s) => (s as unknown as { i: number }).i)).toEqual(ids.map(([, i]) => i));
+      expect(await store.length()).toBe(1000);
+    });
+  });
+
+  describe('touch', () => {
+    it('moves expiresAt and the stored cookie forward, leaving the data alone', async () => {
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session({ keep: 'me' }, 10_000));
+      const later = session({ keep: 'stale copy' }, 600_000);
+      await store.touch(id, later);
+      const doc = await sessions().findOne({ _id: id });
+      expect(doc?.expiresAt.getTime()).toBe(later.cookie.expires?.getTime());
+      const back = (await store.get(id)) as unknown as {
+        keep: string;
+        cookie: { expires: string };
+      };
+      expect(back.keep).toBe('me');
+      expect(back.cookie.expires).toBe(later.cookie.expires?.toISOString());
+    });
+
+    it('creates nothing and reports no error for a missing session', async () => {
+      const store = await db.open();
+      const id = sid();
+      await expect(store.touch(id, session())).resolves.toBeUndefined();
+      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+    });
+
+    it('skips the write while the stored expiry is younger than touchAfter', async () => {
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      const first = session({}, 600_000);
+      await store.set(id, first);
+      await store.touch(id, session({}, 600_000 + 1_000));
+      expect((await sessions().findOne({ _id: id }))?.expiresAt.getTime()).toBe(
+        first.cookie.expires?.getTime(),
+      );
+    });
+
+    it('writes once the stored expiry is older than touchAfter', async () => {
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      await store.set(id, session({}, 600_000));
+      const later = session({}, 600_000 + 61_000);
+      await store.touch(id, later);
+      expect((await sessions().findOne({ _id: id }))?.expiresAt.getTime()).toBe(
+        later.cookie.expires?.getTime(),
+      );
+    });
+
+    it('writes a shortened expiry at once, whatever touchAfter says', async () => {
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      await store.set(id, session({}, 600_000));
+      const shorter = session({}, 5_000);
+      await store.touch(id, shorter);
+      expect((await sessions().findOne({ _id: id }))?.expiresAt.getTime()).toBe(
+        shorter.cookie.expires?.getTime(),
+      );
+    });
+
+    it('puts nothing of its own into the session a user sees', async () => {
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      const s = session({ a: 1 });
+      await store.set(id, s);
+      await store.touch(id, s);
+      expect(Object.keys((await store.get(id)) ?? {}).sort()).toEqual(['a', 'cookie']);
+    });
+  });
+
+  describe('destroy', () => {
+    it('deletes the session', async () => {
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session());
+      await store.destroy(id);
+      expect(await store.get(id)).toBeNull();
+      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+    });
+
+    it('is not an error for a missing session', async () => {
+      const store = await db.open();
+      await expect(store.destroy(sid())).resolves.toBeUndefined();
+    });
+
+    it('is not undone by a late save of the same session loaded before it (logout race)', async () => {
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session({ user: 'ann' }));
+      const loaded = store.createSession(
+        { sessionID: id } as Request,
+        (await store.get(id)) as SessionData,
+      );
+      await store.destroy(id);
+      await store.set(id, Object.assign(loaded, { late: true }));
+      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+    });
+  });
+
+  describe('length, count, all and clear', () => {
+    it('count only live sessions, ignoring expired ones not yet deleted', async () => {
+      const store = await db.open({ lifecheck: -1 });
+      await store.set(sid(), session());
+      await store.set(sid(), session());
+      await storeExpired(sid());
+      expect(await store.length()).toBe(2);
+      expect(await store.count()).toBe(2);
+    });
+
+    it('all gives live sessions keyed by id', async () => {
+      const store = await db.open({ lifecheck: -1 });
+      const a = sid();
+      const b = sid();
+      await store.set(a, session({ who: 'a' }));
+      await store.set(b, session({ who: 'b' }));
+      await storeExpired(sid());
+      const all = await store.all();
+      expect(Object.keys(all).sort()).toEqual([a, b].sort());
+      expect(all[a]).toMatchObject({ who: 'a' });
+    });
+
+    it('all keeps an id such as __proto__ as data, not as a prototype', async () => {
+      const store = await db.open();
+      await store.set('__proto__', session({ evil: true }));
+      const all = await store.all();
+      expect(Object.getPrototypeOf(all)).toBe(Object.prototype);
+      expect(Object.keys(all)).toEqual(['__proto__']);
+    });
+
+    it('clear removes every session, expired ones too', async () => {
+      const store = await db.open({ lifecheck: -1 });
+      await store.set(sid(), session());
+      await storeExpired(sid());
+      await store.clear();
+      expect(await sessions().countDocuments()).toBe(0);
+    });
+
+    it('clear works before the collection exists', async () => {
+      const store = await db.open({
+        collection: `fresh_${sid().replace(/\W/g, '')}`,
+        autoIndex: false,
+      });
+      await expect(store.clear()).resolves.toBeUndefined();
+      expect(await store.length()).toBe(0);
+    });
+  });
+
+  describe('bad input', () => {
+    const bad: [string, unknown][] = [
+      ['an operator object', { $ne: null }],
+      ['a number', 42],
+      ['an empty string', ''],
+      ['undefined', undefined],
+      ['an array', ['a']],
+    ];
+
+    it.each(bad)(
+      'rejects %s as a session id in every method, touching nothing',
+      async (_what, id) => {
+        const store = await db.open();
+        const victim = sid();
+        await store.set(victim, session({ safe: true }));
+        const s = session();
+        for (const call of [
+          () => store.get(id as string),
+          () => store.set(id as string, s),
+          () => store.touch(id as string, s),
+          () => store.destroy(id as string),
+        ]) {
+          await expect(call()).rejects.toThrow(TypeError);
+          await expect(call()).rejects.toThrow(/session id must be a non-empty string/);
+        }
+        expect(await store.get(victim)).toMatchObject({ safe: true });
+      },
+    );
+
+    it('rejects a session over 16 MB with ERR_SESSION_TOO_LARGE and keeps the stored one', async () => {
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session({ small: true }));
+      const err = await store
+        .set(id, session({ blob: 'x'.repeat(17 * 1024 * 1024) }))
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MongooseStoreError);
+      expect((err as MongooseStoreError).code).toBe('ERR_SESSION_TOO_LARGE');
+      expect(await store.get(id)).toMatchObject({ small: true });
+    });
+
+    it.each([
+      [
+        'a cycle',
+        () => {
+          const o: Record<string, unknown> = {};
+          o.self = o;
+          return o;
+        },
+      ],
+      ['a BigInt', () => ({ big: 10n })],
+    ])(
+      'rejects a session holding %s with ERR_SESSION_SERIALIZE and keeps the stored one',
+      async (_what, make) => {
+        const store = await db.open();
+        const id = sid();
+        await store.set(id, session({ small: true }));
+        const err = await store.set(id, session({ bad: make() })).catch((e: unknown) => e);
+        expect((err as MongooseStoreError).code).toBe('ERR_SESSION_SERIALIZE');
+        expect(await store.get(id)).toMatchObject({ small: true });
+      },
+    );
+
+    it('rejects a session that is not an object', async () => {
+      const store = await db.open();
+      await expect(store.set(sid(), null as unknown as SessionData)).rejects.toThrow(
+        /session must be an object/,
+      );
+    });
+  });
+
+  describe('the bson serializer', () => {
+    it('stores a queryable subdocument and gives Dates back as Dates', async () => {
+      const store = await db.open({ serializer: 'bson' });
+      const id = sid();
+      const when = new Date('2026-01-02T03:04:05.000Z');
+      await store.set(id, session({ userId: 'u1', when }));
+      expect(await sessions().countDocuments({ 'session.userId': 'u1' })).toBe(1);
+      const back = (await store.get(id)) as unknown as { when: Date; userId: string };
+      expect(back.when).toEqual(when);
+      expect(back.userId).toBe('u1');
+    });
+
+    it('either stores a key with a dot or refuses it with ERR_SESSION_REJECTED, keeping the old data', async () => {
+      const store = await db.open({ serializer: 'bson' });
+      const id = sid();
+      await store.set(id, session({ ok: 1 }));
+      const err = await store.set(id, session({ 'a.b': 1 })).catch((e: unknown) => e);
+      if (err === undefined) {
+        // mongod 5+ holds such keys: then they must round-trip.
+        expect(await store.get(id)).toMatchObject({ 'a.b': 1 });
+      } else {
+        expect((err as MongooseStoreError).code).toBe('ERR_SESSION_REJECTED');
+        expect(await store.get(id)).toMatchObject({ ok: 1 });
+      }
+    });
+  });
+});
