@@ -41,7 +41,6 @@ export interface MongooseStoreEvents {
 
 // Typed overloads for the events above, merged into the class. The merge adds only method
 // signatures that EventEmitter implements, so nothing is left uninitialised.
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: typed EventEmitter overloads
 export interface MongooseStore {
   on<E extends keyof MongooseStoreEvents>(
     event: E,
@@ -81,6 +80,7 @@ function sizeOf(v: unknown): number {
  * Every method returns a promise, or takes a Node-style callback instead; a callback is called
  * exactly once, asynchronously.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface holds only typed event overloads
 export class MongooseStore extends Store {
   private readonly options: ResolvedOptions;
   private readonly connection: SessionConnection;
