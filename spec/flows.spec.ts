@@ -12,7 +12,8 @@ declare module 'express-session' {
 }
 
 const db = useDatabase('flows');
-const sessions = () => db.db.collection<{ _id: string; expiresAt: Date; session: string }>('sessions');
+const sessions = () =>
+  db.db.collection<{ _id: string; expiresAt: Date; session: string }>('sessions');
 
 /** An app whose routes exercise the session the way real apps do. */
 function app(store: MongooseStore, options: Partial<SessionOptions> = {}) {
@@ -61,7 +62,8 @@ function app(store: MongooseStore, options: Partial<SessionOptions> = {}) {
   return a;
 }
 
-const sidOf = (cookieHeader: string) => decodeURIComponent(cookieHeader.split(';')[0].split('=')[1]).slice(2).split('.')[0];
+const sidOf = (cookieHeader: string) =>
+  decodeURIComponent(cookieHeader.split(';')[0].split('=')[1]).slice(2).split('.')[0];
 
 describe('express-session with the store', () => {
   it('counts across requests', async () => {
@@ -72,7 +74,9 @@ describe('express-session with the store', () => {
 
   it('does not serve a session whose 1 s cookie has expired, even before any deletion', async () => {
     const store = await db.open({ lifecheck: -1 });
-    const res = await request(app(store, { cookie: { maxAge: 1_000 } })).get('/count').expect(200, '1');
+    const res = await request(app(store, { cookie: { maxAge: 1_000 } }))
+      .get('/count')
+      .expect(200, '1');
     const cookie = res.headers['set-cookie'][0];
     const id = sidOf(cookie);
     await eventually(async () => (await store.get(id)) === null, 5_000, 'the session to expire');

@@ -83,11 +83,11 @@ export interface TestDatabase {
   open(options?: MongooseStoreOptions, uris?: string | string[]): Promise<MongooseStore>;
 }
 
-export function useDatabase(label: string): TestDatabase {
+export function useDatabase(label: string, baseUri = server.uri): TestDatabase {
   const name = uniqueDatabase(label);
   const ctx: TestDatabase = {
     name,
-    uri: withDatabase(server.uri, name),
+    uri: baseUri === '' ? '' : withDatabase(baseUri, name),
     client: undefined as unknown as mongo.MongoClient,
     get db(): mongo.Db {
       return ctx.client.db(name);
@@ -107,14 +107,16 @@ export function useDatabase(label: string): TestDatabase {
     },
   };
   beforeAll(async () => {
-    ctx.client = await mongo.MongoClient.connect(server.uri, { serverSelectionTimeoutMS: 5_000 });
+    ctx.client = await mongo.MongoClient.connect(baseUri, { serverSelectionTimeoutMS: 5_000 });
   });
   afterEach(async () => {
     await Promise.all(ctx.stores.splice(0).map((s) => s.close()));
+    if (ctx.client === undefined) return;
     // Each test starts from an empty collection; its indexes stay, as in production.
     await ctx.client.db(name).collection('sessions').deleteMany({});
   });
   afterAll(async () => {
+    if (ctx.client === undefined) return;
     await ctx.client.db(name).dropDatabase();
     await ctx.client.close();
   });
