@@ -7,7 +7,11 @@ const config: Config = {
   testMatch: ['**/*.spec.ts'],
   // lib/ imports its siblings with a .js suffix (what Node's ESM resolution needs);
   // ts-jest resolves them to the .ts sources.
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // The demo imports the package by name; in-process specs take it from the sources.
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    '^connect-mongoose-session$': '<rootDir>/lib/index.ts',
+  },
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }],
   },

@@ -9,7 +9,16 @@ const tsc = (args) =>
   });
 
 rmSync('dist', { recursive: true, force: true });
-tsc(['-p', 'tsconfig.build.json', '--outDir', 'dist/esm', '--module', 'es2022', '--moduleResolution', 'bundler']);
+tsc([
+  '-p',
+  'tsconfig.build.json',
+  '--outDir',
+  'dist/esm',
+  '--module',
+  'es2022',
+  '--moduleResolution',
+  'bundler',
+]);
 tsc([
   '-p',
   'tsconfig.build.json',

@@ -1,0 +1,62 @@
+// The demo: `npm start`. It uses MONGODB_URI, or else the same embedded server the tests use.
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { createStore } from 'connect-mongoose-session';
+import { describeServer, resolveServer } from '../tools/test-server';
+import { createApp } from './app';
+
+function ms(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value))
+    throw new Error(`${name} must be a whole number of milliseconds, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const port = ms('PORT', 3000);
+  const maxAge = ms('SESSION_MAX_AGE', 60_000);
+  const lifecheck = process.env.LIFECHECK ? ms('LIFECHECK', -1) : undefined;
+  let secret = process.env.SESSION_SECRET ?? '';
+  if (secret === '') {
+    secret = randomBytes(32).toString('hex');
+    console.warn(
+      'WARNING: SESSION_SECRET is not set; using a random secret, so sessions end when the demo stops.',
+    );
+  }
+
+  const db = await resolveServer();
+  const uri = db.kind === 'external' ? db.uri : `${db.uri.replace(/\/$/, '')}/demo`;
+  console.log(`database: ${await describeServer(uri)} (${db.kind})`);
+  const store = createStore(uri, { lifecheck });
+  store.on('error', (err) => console.error('session store:', err.message));
+  store.on('ttlRefused', (_reason, every) =>
+    console.log(`the server has no TTL indexes: sweeping every ${every} ms`),
+  );
+
+  const server = createApp({ store, secret, maxAge }).listen(port, () => {
+    console.log(
+      `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/`,
+    );
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal}: stopping`);
+    server.closeAllConnections();
+    await new Promise((done) => server.close(done));
+    await store.close();
+    await db.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: Error) => {
+  console.error(err.message);
+  process.exit(1);
+});

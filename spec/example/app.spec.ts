@@ -1,0 +1,126 @@
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sign } from 'cookie-signature';
+import request from 'supertest';
+import { createApp } from '../../example/app';
+import { cookie, sid, useDatabase } from '../support/server';
+
+const db = useDatabase('example');
+const ROOT = join(__dirname, '..', '..');
+
+const countOf = (html: string) => Number(/count: (\d+)/.exec(html)?.[1]);
+const onlineOf = (html: string) => Number(/online : (\d+)/.exec(html)?.[1]);
+
+describe('the demo app', () => {
+  it('counts 1..9, regenerates at 10, then shows the flash with the new id and starts at 1', async () => {
+    const store = await db.open();
+    const agent = request.agent(createApp({ store, secret: 's', maxAge: 60_000 }));
+    for (let n = 1; n <= 9; n++) {
+      const res =
+        n % 2 ? await agent.get('/') : await agent.post('/').type('form').send({ foo: 'bar' });
+      expect(countOf(res.text)).toBe(n);
+      expect(res.text).toContain('value="POST request!"');
+    }
+    const tenth = await agent.get('/').expect(200);
+    expect(tenth.text).toBe('regenerated session.');
+    const newId = decodeURIComponent(tenth.headers['set-cookie'][0])
+      .split(';')[0]
+      .slice('sid=s:'.length)
+      .split('.')[0];
+    const eleventh = await agent.get('/').expect(200);
+    expect(eleventh.text).toContain(`New session. ${newId}`);
+    expect(countOf(eleventh.text)).toBe(1);
+    expect(eleventh.text.indexOf('New session.')).toBeLessThan(eleventh.text.indexOf('online : '));
+    expect(eleventh.text.indexOf('online : ')).toBeLessThan(eleventh.text.indexOf('count: '));
+    // The flash is shown once.
+    expect((await agent.get('/')).text).not.toContain('New session.');
+  });
+
+  it('shows online : 2 with two clients at once', async () => {
+    const store = await db.open();
+    const app = createApp({ store, secret: 's', maxAge: 60_000 });
+    const a = request.agent(app);
+    const b = request.agent(app);
+    await Promise.all([a.get('/'), b.get('/')]);
+    expect(onlineOf((await a.get('/')).text)).toBe(2);
+  });
+
+  it('escapes what it prints', async () => {
+    const store = await db.open();
+    const app = createApp({ store, secret: 's', maxAge: 60_000 });
+    // Plant a session whose flash holds markup, then present its signed cookie.
+    const id = sid();
+    await store.set(id, {
+      cookie: cookie(),
+      count: 1,
+      flash: { info: ['<script>alert(1)</script> & "x"'] },
+    } as never);
+    const res = await request(app)
+      .get('/')
+      .set('Cookie', `sid=${encodeURIComponent(`s:${sign(id, 's')}`)}`)
+      .expect(200);
+    expect(countOf(res.text)).toBe(2);
+    expect(res.text).not.toContain('<script>');
+    expect(res.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;');
+  });
+});
+
+const ferretDirs = () =>
+  new Set(readdirSync(tmpdir()).filter((d) => d.startsWith('cms-ferretdb-')));
+const portOpen = (port: number) =>
+  new Promise<boolean>((ok) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      ok(true);
+    });
+    s.once('error', () => ok(false));
+  });
+
+describe('npm start', () => {
+  it('prints its URL, serves the page, and leaves no server or temp dir behind on SIGINT', async () => {
+    const before = ferretDirs();
+    const env = { ...process.env, PORT: '0', SESSION_SECRET: 'x' } as NodeJS.ProcessEnv;
+    delete env.MONGODB_URI;
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'example/server.ts'],
+      {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    const url = await new Promise<string>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`no URL printed:\n${out}`)), 60_000);
+      child.stdout.on('data', () => {
+        const m = /demo on (http:\/\/localhost:\d+\/)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          ok(m[1]);
+        }
+      });
+    });
+    const dbPort = Number(/mongodb:\/\/[^:]+:(\d+)/.exec(out)?.[1] ?? 0);
+    const res = await request(url).get('/').expect(200);
+    expect(countOf(res.text)).toBe(1);
+
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(await portOpen(Number(new URL(url).port))).toBe(false);
+    if (dbPort) expect(await portOpen(dbPort)).toBe(false);
+    const left = [...ferretDirs()].filter((d) => !before.has(d));
+    expect(left).toEqual([]);
+  }, 90_000);
+});
