@@ -4,15 +4,19 @@ import type { SessionData } from 'express-session';
 export type Ttl = number | ((session: SessionData) => number);
 
 /**
- * When a session expires: its cookie's `expires` when the cookie has one, else `now + ttl`.
- * The only place the store computes an expiry.
+ * When a session expires, in epoch milliseconds: its cookie's `expires` when the cookie has
+ * one, else `now + ttl`. The only place the store computes an expiry. It returns a number,
+ * not a Date, so the touch path that decides to skip allocates nothing.
  */
-export function expiryOf(session: SessionData, ttl: Ttl, now: number): Date {
-  const expires: unknown = session.cookie?.expires;
-  if (expires instanceof Date || typeof expires === 'string' || typeof expires === 'number') {
-    const at = new Date(expires);
-    if (!Number.isNaN(at.getTime())) return at;
-  }
+export function expiryOf(session: SessionData, ttl: Ttl, now: number): number {
+  const expires: unknown = session?.cookie?.expires;
+  const at =
+    expires instanceof Date
+      ? expires.getTime()
+      : typeof expires === 'string' || typeof expires === 'number'
+        ? new Date(expires).getTime()
+        : Number.NaN;
+  if (!Number.isNaN(at)) return at;
   const ms = typeof ttl === 'function' ? ttl(session) : ttl;
-  return new Date(now + (Number.isFinite(ms) ? ms : 0));
+  return now + (Number.isFinite(ms) ? ms : 0);
 }

@@ -146,6 +146,13 @@ export class MongooseStore extends Store {
   touch(sid: string, session: SessionData): Promise<void>;
   touch(sid: string, session: SessionData, callback: Callback<void>): void;
   touch(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> | undefined {
+    // The common case with touchAfter is "nothing to write": decide it here, without an
+    // async chain, and still call back asynchronously.
+    if (this.options.touchAfter > 0 && typeof sid === 'string' && this.fresh(sid, session)) {
+      if (typeof callback !== 'function') return Promise.resolve();
+      process.nextTick(callback, null);
+      return undefined;
+    }
     return settle(this.refresh(sid, session), callback);
   }
 
@@ -224,8 +231,9 @@ export class MongooseStore extends Store {
     if (session === null || typeof session !== 'object')
       throw typeError('set: session must be an object');
     const now = Date.now();
-    const expiresAt = expiryOf(session, this.options.ttl, now);
-    if (expiresAt.getTime() <= now) return this.remove(sid);
+    const at = expiryOf(session, this.options.ttl, now);
+    if (at <= now) return this.remove(sid);
+    const expiresAt = new Date(at);
     const { cookie, ...data } = session as SessionData & Record<string, unknown>;
     const doc = { expiresAt, cookie: this.encode(plainCookie(cookie)), session: this.encode(data) };
     if (sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64 > MAX_DOCUMENT) {
@@ -245,19 +253,25 @@ export class MongooseStore extends Store {
       log('set %s: destroyed meanwhile; not re-created', sid);
       return;
     }
-    if (this.options.touchAfter > 0) this.recent.remember(sid, expiresAt.getTime());
+    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
+  }
+
+  /** Whether a touch to this expiry may be skipped: the stored one is younger than touchAfter. */
+  private fresh(sid: string, session: SessionData): boolean {
+    const stored = this.recent.get(sid);
+    if (stored === undefined) return false;
+    const at = expiryOf(session, this.options.ttl, Date.now());
+    // A shorter expiry is always written, so the server never keeps a session past its cookie.
+    return at >= stored && at - stored < this.options.touchAfter;
   }
 
   private async refresh(sid: string, session: SessionData): Promise<void> {
     checkSid(sid);
-    const expiresAt = expiryOf(session, this.options.ttl, Date.now());
-    const at = expiresAt.getTime();
-    const stored = this.options.touchAfter > 0 ? this.recent.get(sid) : undefined;
-    if (stored !== undefined && at >= stored && at - stored < this.options.touchAfter) return;
+    const at = expiryOf(session, this.options.ttl, Date.now());
     const cookie = this.encode(plainCookie(session?.cookie));
     const result = await (await this.collection()).updateOne(
       { _id: sid },
-      { $set: { expiresAt, cookie } },
+      { $set: { expiresAt: new Date(at), cookie } },
     );
     if (this.options.touchAfter > 0) {
       if (result.matchedCount > 0) this.recent.remember(sid, at);

@@ -161,6 +161,24 @@ describe('MongooseStore', () => {
       );
     });
 
+    it('still calls back once and asynchronously when it skips the write', async () => {
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      await store.set(id, session({}, 600_000));
+      let sync = true;
+      const calls: unknown[] = [];
+      await new Promise<void>((done) => {
+        store.touch(id, session({}, 600_000 + 1_000), (err) => {
+          calls.push(err);
+          done();
+        });
+        sync = false;
+      });
+      await new Promise((r) => setImmediate(r));
+      expect(sync).toBe(false);
+      expect(calls).toEqual([null]);
+    });
+
     it('writes once the stored expiry is older than touchAfter', async () => {
       const store = await db.open({ touchAfter: 60_000 });
       const id = sid();

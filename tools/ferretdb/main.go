@@ -28,15 +28,17 @@ func main() {
 	dir := flag.String("dir", "", "existing directory for SQLite files; default: a new temp dir, removed on exit")
 	watchStdin := flag.Bool("watch-stdin", true, "exit when stdin reaches EOF")
 	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
+	sqliteParams := flag.String("sqlite-params", "_pragma=synchronous(normal)",
+		"query parameters for the SQLite URI; the default skips an fsync per commit, fine for throwaway test data")
 	flag.Parse()
 
-	if err := run(*listen, *dir, *watchStdin, *logLevel); err != nil {
+	if err := run(*listen, *dir, *watchStdin, *logLevel, *sqliteParams); err != nil {
 		fmt.Fprintln(os.Stderr, "ferretdb helper:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, dir string, watchStdin bool, logLevel string) error {
+func run(listen, dir string, watchStdin bool, logLevel, sqliteParams string) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 		return err
@@ -66,7 +68,7 @@ func run(listen, dir string, watchStdin bool, logLevel string) error {
 		Listener:  ferretdb.ListenerConfig{TCP: listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		SQLiteURL: "file:" + dir + "/?" + sqliteParams,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,191 @@
+// The stores under test, behind one interface. Every one is called the way express-session
+// calls a store: with callbacks (ours also takes them), so no one pays for an adapter the
+// others skip.
+import { promisify } from 'node:util';
+import { MongoStore as ConnectMongo } from 'connect-mongo';
+import connectMongoDBSession from 'connect-mongodb-session';
+import { MongooseStore } from 'connect-mongoose-session';
+import session, { type SessionData, type Store } from 'express-session';
+import { mongo } from 'mongoose';
+
+/** One store, or the raw driver, doing the round trips a session store does. */
+export interface Contestant {
+  name: string;
+  get(sid: string): Promise<SessionData | null | undefined>;
+  set(sid: string, s: SessionData): Promise<void>;
+  touch(sid: string, s: SessionData): Promise<void>;
+  destroy(sid: string): Promise<void>;
+  length(): Promise<number>;
+  /** Inserts `n` documents in this store's own format, every other one expired. */
+  seed(n: number): Promise<void>;
+  /** The express-session store, for the HTTP cycle; none for the raw driver. */
+  store?: Store;
+  close(): Promise<void>;
+}
+
+/** Where contestants live: the server's URI (with the bench database) and a handle to seed with. */
+export interface Arena {
+  uri: string;
+  db: mongo.Db;
+}
+
+function callbacks(
+  name: string,
+  store: Store,
+  collection: mongo.Collection,
+  seedDoc: SeedDoc,
+): Contestant {
+  const get = promisify(store.get.bind(store));
+  const set = promisify(store.set.bind(store));
+  const touch = promisify((store.touch as NonNullable<Store['touch']>).bind(store));
+  const destroy = promisify(store.destroy.bind(store));
+  const length = promisify((store.length as NonNullable<Store['length']>).bind(store));
+  return {
+    name,
+    store,
+    get: (sid) => get(sid),
+    set: (sid, s) => set(sid, s),
+    touch: (sid, s) => touch(sid, s),
+    destroy: (sid) => destroy(sid),
+    length: async () => (await length()) as number,
+    seed: (n) => seed(collection, n, seedDoc),
+    close: async () => {},
+  };
+}
+
+type SeedDoc = (id: string, at: Date) => mongo.Document;
+
+async function seed(coll: mongo.Collection, n: number, doc: SeedDoc): Promise<void> {
+  await coll.deleteMany({});
+  const now = Date.now();
+  for (let i = 0; i < n; i += 5_000) {
+    const batch = [];
+    for (let j = i; j < Math.min(n, i + 5_000); j++) {
+      batch.push(doc(`seed-${j}`, new Date(now + (j % 2 ? -60_000 : 3_600_000))));
+    }
+    await coll.insertMany(batch, { ordered: false });
+  }
+}
+
+const payload = (at: Date) => ({
+  cookie: { originalMaxAge: 86_400_000, expires: at, httpOnly: true, path: '/' },
+});
+
+/** A document in our format; the raw driver seeds the same, so both count the same data. */
+const oursDoc: SeedDoc = (id, at) => ({
+  _id: id,
+  expiresAt: at,
+  cookie: JSON.stringify(payload(at).cookie),
+  session: JSON.stringify({ user: id }),
+});
+
+/** Our store. */
+export async function ours(
+  arena: Arena,
+  name: string,
+  collection: string,
+  touchAfter = 0,
+): Promise<Contestant> {
+  let store: MongooseStore | undefined;
+  await new Promise<void>((ok, fail) => {
+    store = new MongooseStore(arena.uri, { collection, touchAfter }, (err) =>
+      err ? fail(err) : ok(),
+    );
+  });
+  const s = store as MongooseStore;
+  const c = callbacks(name, s, arena.db.collection(collection), oursDoc);
+  c.close = () => s.close();
+  return c;
+}
+
+/** connect-mongo, with the autoRemove mode the server supports. */
+export async function connectMongo(
+  arena: Arena,
+  name: string,
+  collectionName: string,
+  ttlIndexes: boolean,
+  touchAfterS = 0,
+) {
+  const store = ConnectMongo.create({
+    mongoUrl: arena.uri,
+    collectionName,
+    autoRemove: ttlIndexes ? 'native' : 'interval',
+    autoRemoveInterval: 10,
+    touchAfter: touchAfterS,
+  });
+  const c = callbacks(
+    name,
+    store as unknown as Store,
+    arena.db.collection(collectionName),
+    (id, at) => ({
+      _id: id,
+      expires: at,
+      session: JSON.stringify({ ...payload(at), user: id }),
+    }),
+  );
+  c.close = async () => {
+    await store.close().catch(() => {});
+  };
+  return c;
+}
+
+/** connect-mongodb-session; its start-up error, if any, is the finding. */
+export async function connectMongoDBSessionStore(
+  arena: Arena,
+  collection: string,
+): Promise<Contestant | Error> {
+  const MongoDBStore = connectMongoDBSession(session);
+  const store = new MongoDBStore({ uri: arena.uri, collection });
+  const failure = await new Promise<Error | undefined>((ok) => {
+    store.on('error', (err: Error) => ok(err));
+    setTimeout(() => ok(undefined), 2_000);
+  });
+  if (failure) return failure;
+  const client = (store as unknown as { client: mongo.MongoClient }).client;
+  const c = callbacks(
+    'connect-mongodb-session',
+    store as unknown as Store,
+    arena.db.collection(collection),
+    (id, at) => ({
+      _id: id,
+      expires: at,
+      session: { ...payload(at), user: id },
+    }),
+  );
+  c.close = async () => {
+    await client.close().catch(() => {});
+  };
+  return c;
+}
+
+/** The raw driver making the same round trips: the physical limit. */
+export async function rawDriver(arena: Arena, collection: string): Promise<Contestant> {
+  const client = await mongo.MongoClient.connect(arena.uri);
+  const coll = client
+    .db()
+    .collection<{ _id: string; expiresAt: Date; session: string }>(collection);
+  const expiry = (s: SessionData) => new Date(s.cookie.expires ?? Date.now() + 86_400_000);
+  return {
+    name: 'raw driver',
+    async get(sid) {
+      const doc = await coll.findOne({ _id: sid });
+      return doc !== null && doc.expiresAt.getTime() > Date.now() ? JSON.parse(doc.session) : null;
+    },
+    async set(sid, s) {
+      await coll.updateOne(
+        { _id: sid },
+        { $set: { expiresAt: expiry(s), session: JSON.stringify(s) } },
+        { upsert: true },
+      );
+    },
+    async touch(sid, s) {
+      await coll.updateOne({ _id: sid }, { $set: { expiresAt: expiry(s) } });
+    },
+    async destroy(sid) {
+      await coll.deleteOne({ _id: sid });
+    },
+    length: () => coll.countDocuments({ expiresAt: { $gt: new Date() } }),
+    seed: (n) => seed(coll as unknown as mongo.Collection, n, oursDoc),
+    close: () => client.close(),
+  };
+}

@@ -1,0 +1,87 @@
+// Timing helpers: per-operation latencies from hrtime, aggregated across interleaved rounds.
+
+/** Latencies (ns) and wall time (ns) of a batch, or of several batches added together. */
+export interface Sample {
+  latencies: number[];
+  wallNs: number;
+  ops: number;
+}
+
+/** Runs `fn(i)` for i in [0, n) with `concurrency` workers, timing each call. */
+export async function timeOps(
+  n: number,
+  concurrency: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<Sample> {
+  const latencies = new Array<number>(n);
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const t = process.hrtime.bigint();
+      await fn(i);
+      latencies[i] = Number(process.hrtime.bigint() - t);
+    }
+  };
+  const start = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
+  return { latencies, wallNs: Number(process.hrtime.bigint() - start), ops: n };
+}
+
+/** Adds `b` into `a` (a fresh sample when `a` is undefined). */
+export function merge(a: Sample | undefined, b: Sample): Sample {
+  if (a === undefined) return { latencies: [...b.latencies], wallNs: b.wallNs, ops: b.ops };
+  for (const l of b.latencies) a.latencies.push(l);
+  a.wallNs += b.wallNs;
+  a.ops += b.ops;
+  return a;
+}
+
+/** Operations per second, and p50 and p99 latency in milliseconds. */
+export function summarize(s: Sample): { opsPerSec: number; p50: number; p99: number } {
+  const sorted = [...s.latencies].sort((x, y) => x - y);
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] / 1e6;
+  return { opsPerSec: s.ops / (s.wallNs / 1e9), p50: at(0.5), p99: at(0.99) };
+}
+
+/**
+ * Like {@link timeOps}, for operations that take a Node callback (as express-session calls a
+ * store), with no promise in between: for microsecond operations, a promise wrapper per call
+ * would cost more than the operation measured.
+ */
+export function timeCallbacks(
+  n: number,
+  concurrency: number,
+  call: (i: number, done: () => void) => void,
+): Promise<Sample> {
+  const latencies = new Array<number>(n);
+  let next = 0;
+  let running = Math.min(concurrency, n);
+  const start = process.hrtime.bigint();
+  return new Promise((resolve) => {
+    // A store may call back synchronously (connect-mongo does when it skips a touch): loop
+    // then, rather than recurse, or thousands of calls would overflow the stack.
+    const worker = (): void => {
+      while (next < n) {
+        const i = next++;
+        const t = process.hrtime.bigint();
+        let returned = false;
+        let finished = false;
+        call(i, () => {
+          latencies[i] = Number(process.hrtime.bigint() - t);
+          if (returned) worker();
+          else finished = true;
+        });
+        returned = true;
+        if (!finished) return;
+      }
+      running -= 1;
+      if (running === 0)
+        resolve({ latencies, wallNs: Number(process.hrtime.bigint() - start), ops: n });
+    };
+    // Count from a copy: a worker that finishes synchronously lowers \`running\` meanwhile.
+    const workers = running;
+    for (let w = 0; w < workers; w++) worker();
+  });
+}

@@ -1,0 +1,365 @@
+// npm run bench [-- --smoke]: our store side by side with connect-mongo, connect-mongodb-session
+// and the raw driver, interleaved round by round in one process against one server.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import express from 'express';
+import session, { type SessionData, type Store } from 'express-session';
+import mongoose, { mongo } from 'mongoose';
+import { describeServer, resolveServer } from '../tools/test-server';
+import {
+  type Arena,
+  type Contestant,
+  connectMongo,
+  connectMongoDBSessionStore,
+  ours,
+  rawDriver,
+} from './contestants';
+import { merge, type Sample, summarize, timeCallbacks, timeOps } from './measure';
+
+const SMOKE = process.argv.includes('--smoke');
+const P = SMOKE
+  ? {
+      rounds: 1,
+      n: { 1: 20, 32: 64 },
+      sizes: [100],
+      lengthReps: 2,
+      httpSeconds: 1,
+      memOps: 300,
+      warmOps: 100,
+    }
+  : {
+      rounds: 3,
+      n: { 1: 300, 32: 2_000 },
+      sizes: [1_000, 10_000, 100_000],
+      lengthReps: 5,
+      httpSeconds: 8,
+      memOps: 1_000_000,
+      warmOps: 50_000,
+    };
+const memArg = process.argv.find((a) => a.startsWith('--memory-ops='));
+if (memArg) P.memOps = Number(memArg.split('=')[1]);
+/** Skips cost microseconds: many more of them are needed for a stable figure. */
+const TOUCH_AFTER_FACTOR = 20;
+const LEVELS = [1, 32] as const;
+const DAY = 86_400_000;
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc') as () => void;
+
+/** A session as express-session would hand it over: cookie first, then some data. */
+function sess(i: number, expiresIn = DAY, extra: Record<string, unknown> = {}): SessionData {
+  return {
+    cookie: {
+      originalMaxAge: DAY,
+      expires: new Date(Date.now() + expiresIn),
+      httpOnly: true,
+      path: '/',
+    },
+    user: { id: `u${i}`, name: 'Ada Lovelace', roles: ['reader', 'writer'] },
+    cart: [
+      { sku: 'A-1', qty: 2 },
+      { sku: 'B-7', qty: 1 },
+    ],
+    views: i,
+    ...extra,
+  } as unknown as SessionData;
+}
+
+type Row = {
+  op: string;
+  level: number;
+  store: string;
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+};
+const rows: Row[] = [];
+const samples = new Map<string, Sample>();
+const key = (op: string, level: number, store: string) => `${op}\u0000${level}\u0000${store}`;
+
+const progress = (what: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
+
+async function timed(
+  op: string,
+  level: number,
+  c: Contestant,
+  n: number,
+  fn: (i: number) => Promise<unknown>,
+) {
+  if (process.env.BENCH_TRACE) progress(`${op} ${level} ${c.name}`);
+  samples.set(
+    key(op, level, c.name),
+    merge(samples.get(key(op, level, c.name)), await timeOps(n, level, fn)),
+  );
+}
+
+/** The per-operation benchmark: each round runs every op for every contestant before the next op. */
+async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Promise<void> {
+  // Unrecorded warm-up, so that no contestant pays for JIT, pools and a cold server.
+  for (const c of [...plain, ...withTouchAfter]) {
+    await timeOps(200, 8, async (i) => {
+      await c.set(`warm-${i}`, sess(i));
+      await c.get(`warm-${i}`);
+      await c.touch(`warm-${i}`, sess(i, DAY + 1_000));
+      await c.destroy(`warm-${i}`);
+    });
+  }
+  for (let round = 0; round < P.rounds; round++) {
+    for (const level of LEVELS) {
+      progress(`operations: round ${round + 1}/${P.rounds}, concurrency ${level}`);
+      const n = P.n[level];
+      // Rotate who goes first, so no contestant always meets a warmer or colder server.
+      const order = plain.map((_, i) => plain[(i + round) % plain.length]);
+      const ids = (c: Contestant) => (i: number) => `${c.name}-${round}-${level}-${i}`;
+      const step = async (
+        op: string,
+        fn: (c: Contestant, id: (i: number) => string) => (i: number) => Promise<unknown>,
+      ) => {
+        for (const c of order) await timed(op, level, c, n, fn(c, ids(c)));
+      };
+      await step('set (new)', (c, id) => (i) => c.set(id(i), sess(i)));
+      await step('get (hit)', (c, id) => (i) => c.get(id(i)));
+      await step('get (miss)', (c) => (i) => c.get(`missing-${round}-${i}`));
+      await step('set (existing)', (c, id) => (i) => c.set(id(i), sess(i, DAY, { views: i + 1 })));
+      await step('touch', (c, id) => (i) => c.touch(id(i), sess(i, DAY + 60_000)));
+      await step('destroy', (c, id) => (i) => c.destroy(id(i)));
+
+      // touchAfter: sessions loaded as express-session would (get at request start), then
+      // touched at the end of a request that came soon after the last write.
+      for (const c of withTouchAfter.map(
+        (_, i) => withTouchAfter[(i + round) % withTouchAfter.length],
+      )) {
+        const id = (i: number) => `${c.name}-ta-${round}-${level}-${i}`;
+        for (let i = 0; i < n; i++) await c.set(id(i), sess(i));
+        const loaded: SessionData[] = [];
+        for (let i = 0; i < n; i++) loaded.push((await c.get(id(i))) as SessionData);
+        // Each loaded session's cookie now ends 1 s later than stored: inside touchAfter.
+        for (const s of loaded) {
+          s.cookie = {
+            ...s.cookie,
+            expires: new Date(new Date(s.cookie.expires as Date).getTime() + 1_000),
+          } as SessionData['cookie'];
+        }
+        const store = c.store as Store & { touch: NonNullable<Store['touch']> };
+        const sample = await timeCallbacks(n * TOUCH_AFTER_FACTOR, level, (j, done) => {
+          store.touch(id(j % n), loaded[j % n], done);
+        });
+        samples.set(
+          key('touch (touchAfter)', level, c.name),
+          merge(samples.get(key('touch (touchAfter)', level, c.name)), sample),
+        );
+      }
+    }
+  }
+  for (const [k, s] of samples) {
+    const [op, level, store] = k.split('\u0000');
+    rows.push({ op, level: Number(level), store, ...summarize(s) });
+  }
+}
+
+/** length over N sessions, half of them expired but not yet deleted. */
+async function lengths(contestants: Contestant[]): Promise<void> {
+  for (const size of P.sizes) {
+    progress(`length over ${size} sessions`);
+    for (const c of contestants) await c.seed(size);
+    const acc = new Map<string, Sample>();
+    for (let rep = 0; rep < P.lengthReps; rep++) {
+      for (const c of contestants) {
+        const s = await timeOps(1, 1, async () => {
+          const n = await c.length();
+          if (
+            c.name !== 'connect-mongo' &&
+            c.name !== 'connect-mongodb-session' &&
+            n !== size / 2
+          ) {
+            throw new Error(
+              `${c.name} counted ${n} live sessions of ${size}, expected ${size / 2}`,
+            );
+          }
+        });
+        acc.set(c.name, merge(acc.get(c.name), s));
+      }
+    }
+    for (const [store, s] of acc)
+      rows.push({ op: `length (${size})`, level: 1, store, ...summarize(s) });
+  }
+}
+
+/** A full request cycle: express + express-session + the store, loaded from a second process. */
+async function http(contestants: Contestant[]): Promise<void> {
+  for (const route of ['write', 'read'] as const) {
+    for (const level of LEVELS) {
+      for (const c of contestants) {
+        if (c.store === undefined) continue;
+        progress(`HTTP ${route}, ${level} connections, ${c.name}`);
+        const app = express();
+        app.use(
+          session({
+            store: c.store,
+            secret: 'bench',
+            resave: false,
+            saveUninitialized: false,
+            cookie: { maxAge: DAY },
+          }),
+        );
+        app.get('/', (req, res) => {
+          const s = req.session as unknown as { views?: number };
+          // 'write' changes the session on every request (get + set); 'read' only on the first (get + touch).
+          if (route === 'write' || s.views === undefined) s.views = (s.views ?? 0) + 1;
+          res.send(String(s.views));
+        });
+        const server = app.listen(0, '127.0.0.1');
+        await new Promise((ok) => server.once('listening', ok));
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+        const tsx = join(__dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
+        const { stdout } = await promisify(execFile)(process.execPath, [
+          tsx,
+          join(__dirname, 'load.ts'),
+          url,
+          String(level),
+          String(P.httpSeconds),
+        ]);
+        server.closeAllConnections();
+        await new Promise((ok) => server.close(ok));
+        const r = JSON.parse(stdout.trim().split('\n').at(-1) as string);
+        if (r.errors > 0) console.warn(`${c.name} ${route}: ${r.errors} failed requests`);
+        rows.push({
+          op: `HTTP ${route}`,
+          level,
+          store: c.name,
+          opsPerSec: r.reqPerSec,
+          p50: r.p50,
+          p99: r.p99,
+        });
+      }
+    }
+  }
+}
+
+/** RSS of our store before and after many mixed operations, after a warm-up. */
+async function memory(c: Contestant): Promise<string> {
+  const mixed = (i: number) => {
+    const id = `mem-${i % 10_000}`;
+    const k = i % 20;
+    if (k < 10) return c.get(id);
+    if (k < 15) return c.set(id, sess(i));
+    if (k < 19) return c.touch(id, sess(i, DAY + 1_000));
+    return c.destroy(id);
+  };
+  progress(`memory: ${P.warmOps} warm-up and ${P.memOps} measured mixed operations`);
+  await timeOps(P.warmOps, 32, mixed);
+  gc();
+  const before = process.memoryUsage().rss;
+  const s = await timeOps(P.memOps, 32, mixed);
+  gc();
+  const after = process.memoryUsage().rss;
+  const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
+  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations (${((100 * (after - before)) / before).toFixed(1)} %), at ${summarize(s).opsPerSec.toFixed(0)} ops/s`;
+}
+
+function table(server: string, memoryLine: string, findings: string[]): string {
+  const by = (op: string, level: number, store: string) =>
+    rows.find((r) => r.op === op && r.level === level && r.store === store);
+  const ratio = (a?: Row, b?: Row) => (a && b ? `${(a.opsPerSec / b.opsPerSec).toFixed(2)}×` : '');
+  const lines = [
+    `# Benchmark${SMOKE ? ' (smoke run: tiny N, figures mean nothing)' : ''}`,
+    '',
+    `- Server: ${server}`,
+    `- Node ${process.version}, mongoose ${mongoose.version}, ${process.env.npm_package_name ?? 'connect-mongoose-session'} ${process.env.npm_package_version ?? ''}`,
+    `- Rounds: ${P.rounds}; operations per batch: ${P.n[1]} at concurrency 1, ${P.n[32]} at 32; 2 cores shared by Node, the server and the load generator`,
+    `- ${memoryLine}`,
+    ...findings.map((f) => `- ${f}`),
+    '',
+    '| operation | conc. | store | ops/s | p50 ms | p99 ms | ours ÷ raw | ours ÷ connect-mongo |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of rows) {
+    const isOurs = r.store.startsWith('ours');
+    const raw = by(r.op, r.level, 'raw driver');
+    const cm = by(
+      r.op,
+      r.level,
+      r.op.includes('touchAfter') ? 'connect-mongo touchAfter' : 'connect-mongo',
+    );
+    lines.push(
+      `| ${r.op} | ${r.level} | ${r.store} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${isOurs ? ratio(r, raw) : ''} | ${isOurs ? ratio(r, cm) : ''} |`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function ttlIndexes(db: mongo.Db): Promise<boolean> {
+  return db
+    .collection('ttl_probe')
+    .createIndex({ at: 1 }, { expireAfterSeconds: 0 })
+    .then(
+      () => true,
+      () => false,
+    );
+}
+
+async function main(): Promise<void> {
+  const server = await resolveServer();
+  const name = `cms_bench_${randomBytes(3).toString('hex')}`;
+  const base = server.uri.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+  const client = await mongo.MongoClient.connect(base);
+  const arena: Arena = { uri: base, db: client.db(name) };
+  const opened: Contestant[] = [];
+  try {
+    const described = await describeServer(base);
+    const ttl = await ttlIndexes(arena.db);
+    console.log(`server: ${described}; TTL indexes: ${ttl ? 'yes' : 'no'}`);
+    const findings: string[] = [
+      `connect-mongo runs with autoRemove '${ttl ? 'native' : 'interval'}'`,
+    ];
+    const plain = [
+      await ours(arena, 'ours', 'ours'),
+      await connectMongo(arena, 'connect-mongo', 'cm', ttl),
+      await rawDriver(arena, 'raw'),
+    ];
+    const cms = await connectMongoDBSessionStore(arena, 'cms');
+    if (cms instanceof Error)
+      findings.push(`connect-mongodb-session cannot run here: ${cms.message}`);
+    else plain.push(cms);
+    const withTouchAfter = [
+      await ours(arena, 'ours touchAfter', 'ours_ta', 3_600_000),
+      await connectMongo(arena, 'connect-mongo touchAfter', 'cm_ta', ttl, 3_600),
+    ];
+    opened.push(...plain, ...withTouchAfter);
+
+    await operations(plain, withTouchAfter);
+    await lengths(plain);
+    await http(plain);
+    const memoryLine = await memory(plain[0]);
+    const out = table(described, memoryLine, findings);
+    console.log(`\n${out}`);
+    const dir = join(__dirname, 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(
+      dir,
+      SMOKE ? 'smoke.md' : `${new Date().toISOString().slice(0, 10)}-${server.kind}.md`,
+    );
+    writeFileSync(file, out);
+    console.log(`written to ${file}`);
+  } finally {
+    for (const c of opened) await c.close().catch(() => {});
+    await arena.db.dropDatabase().catch(() => {});
+    await client.close();
+    await server.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
