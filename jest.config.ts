@@ -15,6 +15,7 @@ const config: Config = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }],
   },
+  reporters: ['default', '<rootDir>/spec/support/summary-reporter.cjs'],
   globalSetup: '<rootDir>/spec/support/global-setup.ts',
   globalTeardown: '<rootDir>/spec/support/global-teardown.ts',
   // Two cores: two workers share one server without starving it.

@@ -5,6 +5,14 @@ export interface Sample {
   latencies: number[];
   wallNs: number;
   ops: number;
+  /** Operations that failed; their messages, first few only. */
+  errors: number;
+  messages: string[];
+}
+
+function failed(s: { errors: number; messages: string[] }, err: unknown): void {
+  s.errors += 1;
+  if (s.messages.length < 3) s.messages.push(String((err as Error)?.message ?? err).slice(0, 160));
 }
 
 /** Runs `fn(i)` for i in [0, n) with `concurrency` workers, timing each call. */
@@ -14,35 +22,51 @@ export async function timeOps(
   fn: (i: number) => Promise<unknown>,
 ): Promise<Sample> {
   const latencies = new Array<number>(n);
+  const bad = { errors: 0, messages: [] as string[] };
   let next = 0;
   const worker = async () => {
     while (next < n) {
       const i = next++;
       const t = process.hrtime.bigint();
-      await fn(i);
+      // A failed operation is counted and reported, never allowed to end the whole run.
+      await fn(i).catch((err: unknown) => failed(bad, err));
       latencies[i] = Number(process.hrtime.bigint() - t);
     }
   };
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return { latencies, wallNs: Number(process.hrtime.bigint() - start), ops: n };
+  return { latencies, wallNs: Number(process.hrtime.bigint() - start), ops: n, ...bad };
 }
 
 /** Adds `b` into `a` (a fresh sample when `a` is undefined). */
 export function merge(a: Sample | undefined, b: Sample): Sample {
-  if (a === undefined) return { latencies: [...b.latencies], wallNs: b.wallNs, ops: b.ops };
+  if (a === undefined) return { ...b, latencies: [...b.latencies], messages: [...b.messages] };
   for (const l of b.latencies) a.latencies.push(l);
   a.wallNs += b.wallNs;
   a.ops += b.ops;
+  a.errors += b.errors;
+  a.messages.push(...b.messages.slice(0, Math.max(0, 3 - a.messages.length)));
   return a;
 }
 
 /** Operations per second, and p50 and p99 latency in milliseconds. */
-export function summarize(s: Sample): { opsPerSec: number; p50: number; p99: number } {
+export function summarize(s: Sample): {
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  messages: string[];
+} {
   const sorted = [...s.latencies].sort((x, y) => x - y);
   const at = (q: number) =>
     sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] / 1e6;
-  return { opsPerSec: s.ops / (s.wallNs / 1e9), p50: at(0.5), p99: at(0.99) };
+  return {
+    opsPerSec: s.ops / (s.wallNs / 1e9),
+    p50: at(0.5),
+    p99: at(0.99),
+    errors: s.errors,
+    messages: s.messages,
+  };
 }
 
 /**
@@ -78,7 +102,13 @@ export function timeCallbacks(
       }
       running -= 1;
       if (running === 0)
-        resolve({ latencies, wallNs: Number(process.hrtime.bigint() - start), ops: n });
+        resolve({
+          latencies,
+          wallNs: Number(process.hrtime.bigint() - start),
+          ops: n,
+          errors: 0,
+          messages: [],
+        });
     };
     // Count from a copy: a worker that finishes synchronously lowers \`running\` meanwhile.
     const workers = running;

@@ -47,6 +47,13 @@ if (memArg) P.memOps = Number(memArg.split('=')[1]);
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
 const TOUCH_AFTER_FACTOR = 20;
 const LEVELS = [1, 32] as const;
+/** --phases=operations,length,http,memory (default: all) picks what to run. */
+const PHASES = new Set(
+  (
+    process.argv.find((a) => a.startsWith('--phases='))?.split('=')[1] ??
+    'operations,length,http,memory'
+  ).split(','),
+);
 const DAY = 86_400_000;
 
 v8.setFlagsFromString('--expose-gc');
@@ -78,6 +85,8 @@ type Row = {
   opsPerSec: number;
   p50: number;
   p99: number;
+  errors?: number;
+  messages?: string[];
 };
 const rows: Row[] = [];
 const samples = new Map<string, Sample>();
@@ -257,11 +266,23 @@ async function memory(c: Contestant): Promise<string> {
   await timeOps(P.warmOps, 32, mixed);
   gc();
   const before = process.memoryUsage().rss;
-  const s = await timeOps(P.memOps, 32, mixed);
-  gc();
-  const after = process.memoryUsage().rss;
   const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
-  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations (${((100 * (after - before)) / before).toFixed(1)} %), at ${summarize(s).opsPerSec.toFixed(0)} ops/s`;
+  // Ten slices, with RSS after each, so growth shows as a curve rather than two points.
+  const slice = Math.ceil(P.memOps / 10);
+  const curve: string[] = [];
+  let done = 0;
+  let ns = 0;
+  while (done < P.memOps) {
+    const n = Math.min(slice, P.memOps - done);
+    const s = await timeOps(n, 32, (i) => mixed(done + i));
+    ns += s.wallNs;
+    done += n;
+    gc();
+    curve.push(mb(process.memoryUsage().rss));
+    progress(`memory: ${done} operations, RSS ${curve.at(-1)} MB`);
+  }
+  const after = process.memoryUsage().rss;
+  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations (${((100 * (after - before)) / before).toFixed(1)} %; after each tenth: ${curve.join(', ')} MB), at ${(P.memOps / (ns / 1e9)).toFixed(0)} ops/s`;
 }
 
 function table(server: string, memoryLine: string, findings: string[]): string {
@@ -277,8 +298,8 @@ function table(server: string, memoryLine: string, findings: string[]): string {
     `- ${memoryLine}`,
     ...findings.map((f) => `- ${f}`),
     '',
-    '| operation | conc. | store | ops/s | p50 ms | p99 ms | ours ÷ raw | ours ÷ connect-mongo |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |',
+    '| operation | conc. | store | ops/s | p50 ms | p99 ms | errors | ours ÷ raw | ours ÷ connect-mongo |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const isOurs = r.store.startsWith('ours');
@@ -289,8 +310,14 @@ function table(server: string, memoryLine: string, findings: string[]): string {
       r.op.includes('touchAfter') ? 'connect-mongo touchAfter' : 'connect-mongo',
     );
     lines.push(
-      `| ${r.op} | ${r.level} | ${r.store} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${isOurs ? ratio(r, raw) : ''} | ${isOurs ? ratio(r, cm) : ''} |`,
+      `| ${r.op} | ${r.level} | ${r.store} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors ?? 0} | ${isOurs ? ratio(r, raw) : ''} | ${isOurs ? ratio(r, cm) : ''} |`,
     );
+  }
+  const failures = rows.filter((r) => (r.errors ?? 0) > 0);
+  if (failures.length > 0) {
+    lines.push('', 'Failed operations (first messages):');
+    for (const r of failures)
+      lines.push(`- ${r.store}, ${r.op} at ${r.level}: ${r.messages?.join(' / ')}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -334,17 +361,21 @@ async function main(): Promise<void> {
     ];
     opened.push(...plain, ...withTouchAfter);
 
-    await operations(plain, withTouchAfter);
-    await lengths(plain);
-    await http(plain);
-    const memoryLine = await memory(plain[0]);
+    if (PHASES.has('operations')) await operations(plain, withTouchAfter);
+    if (PHASES.has('length')) await lengths(plain);
+    if (PHASES.has('http')) await http(plain);
+    const memoryLine = PHASES.has('memory')
+      ? await memory(plain[0])
+      : 'Memory: not run (see --phases)';
     const out = table(described, memoryLine, findings);
     console.log(`\n${out}`);
     const dir = join(__dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = join(
       dir,
-      SMOKE ? 'smoke.md' : `${new Date().toISOString().slice(0, 10)}-${server.kind}.md`,
+      SMOKE
+        ? 'smoke.md'
+        : `${new Date().toISOString().slice(0, 10)}-${server.kind}${PHASES.size < 4 ? `-${[...PHASES].join('+')}` : ''}.md`,
     );
     writeFileSync(file, out);
     console.log(`written to ${file}`);

@@ -1,29 +1,21 @@
 import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
-import mongoose, { type Connection, type mongo } from 'mongoose';
+import type { Connection, mongo } from 'mongoose';
 import { type Callback, settle } from './callback.js';
+import { Cleanup } from './cleanup.js';
+import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
 import { MongooseStoreError, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
-import { ensureTtlIndex } from './indexes.js';
 import { log } from './log.js';
 import {
-  FALLBACK_LIFECHECK,
   type MongooseStoreOptions,
   type MongooseStoreUris,
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
 import { RecentExpiries } from './recent.js';
-import { type SessionDocument, ttlIndexSpec } from './schema.js';
-import { Sweeper } from './sweeper.js';
-
-/** The server's document size limit, in bytes. */
-const MAX_DOCUMENT = 16 * 1024 * 1024;
-/** Server error codes for a document over the size limit. */
-const TOO_LARGE = new Set([10334, 17419, 17420]);
-/** Server error codes for a document the server cannot hold (bad field names, bad values). */
-const REJECTED = new Set([2, 52, 56, 57]);
+import type { SessionDocument } from './schema.js';
 
 /** The events a {@link MongooseStore} emits, with their arguments. */
 export interface MongooseStoreEvents {
@@ -57,21 +49,13 @@ export interface MongooseStore {
   emit<E extends keyof MongooseStoreEvents>(event: E, ...args: MongooseStoreEvents[E]): boolean;
 }
 
+/** The server's duplicate key error code. */
+const DUPLICATE_KEY = 11000;
+
 function checkSid(sid: unknown): asserts sid is string {
   // Checked before any query is built: an object here would be an operator injection.
   if (typeof sid !== 'string' || sid === '')
     throw typeError(`session id must be a non-empty string, got ${typeof sid}`);
-}
-
-function plainCookie(cookie: unknown): Record<string, unknown> {
-  const c = cookie as { toJSON?: () => Record<string, unknown> } | undefined;
-  return typeof c?.toJSON === 'function' ? c.toJSON() : ((cookie ?? {}) as Record<string, unknown>);
-}
-
-function sizeOf(v: unknown): number {
-  return typeof v === 'string'
-    ? Buffer.byteLength(v)
-    : mongoose.mongo.BSON.calculateObjectSize({ v });
 }
 
 /**
@@ -84,13 +68,12 @@ function sizeOf(v: unknown): number {
 export class MongooseStore extends Store {
   private readonly options: ResolvedOptions;
   private readonly connection: SessionConnection;
-  private readonly sweeper: Sweeper;
+  private readonly cleanup: Cleanup;
   private readonly recent = new RecentExpiries();
+  private readonly codec: SessionCodec;
   /** Sessions express-session loaded from us; `set` on them never re-creates a destroyed one. */
   private readonly loaded = new WeakSet<object>();
   private coll: mongo.Collection<SessionDocument> | undefined;
-  /** `unknown` until the server answered our TTL index; a refusal is final, other errors are retried. */
-  private ttl: 'unknown' | 'ready' | 'refused' = 'unknown';
   private starting: ((err?: Error) => void) | undefined;
   private closed = false;
 
@@ -111,10 +94,12 @@ export class MongooseStore extends Store {
     if (callback !== undefined && typeof callback !== 'function')
       throw typeError('callback: expected a function');
     this.options = resolveOptions(uris, options);
+    this.codec = new SessionCodec(this.options.serializer);
     this.starting = callback;
-    this.sweeper = new Sweeper(() => this.sweep(), {
+    this.cleanup = new Cleanup(this.options, () => this.collection(), {
       swept: (deleted) => this.emit('sweep', deleted),
       failed: (err) => this.report(err),
+      refused: (reason, every) => this.emit('ttlRefused', reason, every),
     });
     this.connection = new SessionConnection(this.options, {
       up: (conn) => this.onUp(conn),
@@ -198,7 +183,7 @@ export class MongooseStore extends Store {
   close(callback: Callback<void>): void;
   close(callback?: Callback<void>): Promise<void> | undefined {
     this.closed = true;
-    this.sweeper.stop();
+    this.cleanup.stop();
     return settle(this.connection.close(), callback);
   }
 
@@ -223,7 +208,7 @@ export class MongooseStore extends Store {
     const at = doc?.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0;
     if (doc === null || at <= Date.now()) return null;
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
-    return this.decode(doc);
+    return this.codec.decode(doc);
   }
 
   private async write(sid: string, session: SessionData): Promise<void> {
@@ -233,22 +218,21 @@ export class MongooseStore extends Store {
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
     if (at <= now) return this.remove(sid);
-    const expiresAt = new Date(at);
-    const { cookie, ...data } = session as SessionData & Record<string, unknown>;
-    const doc = { expiresAt, cookie: this.encode(plainCookie(cookie)), session: this.encode(data) };
-    if (sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64 > MAX_DOCUMENT) {
-      throw new MongooseStoreError(
-        'ERR_SESSION_TOO_LARGE',
-        `session ${sid} is over the 16 MiB document limit`,
-      );
-    }
+    const doc = this.codec.encode(sid, session, new Date(at));
     const coll = await this.collection();
     // A session loaded from the store is only updated, never inserted: if a concurrent
     // request destroyed it (logout), this late save must not bring it back.
     const upsert = !this.loaded.has(session);
-    const result = await coll.replaceOne({ _id: sid }, doc, { upsert }).catch((err) => {
-      throw this.rejection(sid, err);
-    });
+    const replace = () => coll.replaceOne({ _id: sid }, doc, { upsert });
+    const result = await replace()
+      // Two upserts of one new id can race to insert it. mongod retries that itself; FerretDB
+      // answers E11000, and then the document exists: replacing it again is what we meant.
+      .catch((err: { code?: unknown }) =>
+        upsert && err?.code === DUPLICATE_KEY ? replace() : Promise.reject(err),
+      )
+      .catch((err) => {
+        throw this.codec.rejection(sid, err);
+      });
     if (result.matchedCount + result.upsertedCount === 0) {
       log('set %s: destroyed meanwhile; not re-created', sid);
       return;
@@ -268,7 +252,7 @@ export class MongooseStore extends Store {
   private async refresh(sid: string, session: SessionData): Promise<void> {
     checkSid(sid);
     const at = expiryOf(session, this.options.ttl, Date.now());
-    const cookie = this.encode(plainCookie(session?.cookie));
+    const cookie = this.codec.cookie(session);
     const result = await (await this.collection()).updateOne(
       { _id: sid },
       { $set: { expiresAt: new Date(at), cookie } },
@@ -288,7 +272,7 @@ export class MongooseStore extends Store {
   private async list(): Promise<Record<string, SessionData>> {
     const docs = await (await this.collection()).find({ expiresAt: { $gt: new Date() } }).toArray();
     // fromEntries defines own properties, so an id like "__proto__" cannot touch the prototype.
-    return Object.fromEntries(docs.map((d) => [d._id, this.decode(d)]));
+    return Object.fromEntries(docs.map((d) => [d._id, this.codec.decode(d)]));
   }
 
   private async countLive(): Promise<number> {
@@ -300,98 +284,16 @@ export class MongooseStore extends Store {
     await (await this.collection()).deleteMany({});
   }
 
-  private async sweep(): Promise<number> {
-    const { deletedCount } = await (await this.collection()).deleteMany({
-      expiresAt: { $lte: new Date() },
-    });
-    log('swept %d expired sessions', deletedCount);
-    return deletedCount;
-  }
-
-  private decode(doc: SessionDocument): SessionData {
-    const { serializer } = this.options;
-    try {
-      return {
-        cookie: serializer.deserialize(doc.cookie),
-        ...serializer.deserialize(doc.session),
-      } as unknown as SessionData;
-    } catch (err) {
-      throw new MongooseStoreError(
-        'ERR_SESSION_SERIALIZE',
-        `stored session ${doc._id} could not be read`,
-        err,
-      );
-    }
-  }
-
-  private encode(value: Record<string, unknown>): unknown {
-    try {
-      return this.options.serializer.serialize(value);
-    } catch (err) {
-      throw new MongooseStoreError(
-        'ERR_SESSION_SERIALIZE',
-        `session could not be serialized: ${(err as Error).message}`,
-        err,
-      );
-    }
-  }
-
-  private rejection(sid: string, err: unknown): unknown {
-    const code = (err as { code?: unknown } | null)?.code as number;
-    if (TOO_LARGE.has(code)) {
-      return new MongooseStoreError(
-        'ERR_SESSION_TOO_LARGE',
-        `session ${sid} is over the document limit`,
-        err,
-      );
-    }
-    if (REJECTED.has(code)) {
-      return new MongooseStoreError(
-        'ERR_SESSION_REJECTED',
-        `the server refused session ${sid}: ${(err as Error).message}`,
-        err,
-      );
-    }
-    return err;
-  }
-
   private onUp(conn: Connection): void {
     this.coll = (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
     this.emit('connect');
-    this.prepare(this.coll).then(
+    this.cleanup.prepare(this.coll).then(
       () => this.started(),
       (err: Error) => {
         this.report(err);
         this.started(err);
       },
     );
-  }
-
-  /** Checks the TTL index (once per store) and sets the sweeper from the server's answer. */
-  private async prepare(coll: mongo.Collection<SessionDocument>): Promise<void> {
-    const { autoIndex, lifecheck } = this.options;
-    let refusal: Error | undefined;
-    try {
-      if (autoIndex && this.ttl === 'unknown') {
-        const outcome = await ensureTtlIndex(coll as unknown as mongo.Collection, ttlIndexSpec());
-        this.ttl = outcome.ttl ? 'ready' : 'refused';
-        if (!outcome.ttl) refusal = outcome.reason;
-      }
-    } finally {
-      // Without a confirmed TTL index, expired sessions would pile up: sweep unless told not to.
-      const fallback = autoIndex && this.ttl !== 'ready';
-      const every = lifecheck ?? (fallback ? FALLBACK_LIFECHECK : -1);
-      if (this.closed || every === -1) this.sweeper.stop();
-      else if (this.sweeper.interval !== every) this.sweeper.start(every);
-    }
-    if (refusal !== undefined) {
-      log(
-        'the server refused the TTL index (%s); sweeper every %d ms',
-        refusal.message,
-        lifecheck ?? FALLBACK_LIFECHECK,
-      );
-      this.emit('ttlRefused', refusal, lifecheck ?? FALLBACK_LIFECHECK);
-    }
   }
 
   private started(err?: Error): void {

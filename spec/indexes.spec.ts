@@ -11,7 +11,7 @@ const expiresAtIndexes = async () =>
       .catch(() => [])
   ).filter((ix) => Object.keys(ix.key).includes('expiresAt'));
 const sweeperInterval = (store: object) =>
-  (store as { sweeper: { interval: number | undefined } }).sweeper.interval;
+  (store as { cleanup: { interval: number | undefined } }).cleanup.interval;
 
 describe('autoIndex: false', () => {
   it('creates no index and runs no sweeper unless lifecheck asks', async () => {

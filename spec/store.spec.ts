@@ -34,6 +34,14 @@ describe('MongooseStore', () => {
     expect(typeof other.regenerate).toBe('function');
   });
 
+  it('throws a TypeError at construction for invalid options, naming the option', () => {
+    expect(() => new MongooseStore(db.uri, { ttl: -5 })).toThrow(/^connect-mongoose-session: ttl:/);
+    expect(() => createStore(db.uri, { lifecheck: 0 })).toThrow(TypeError);
+    expect(() => new MongooseStore(db.uri, {}, 'nope' as never)).toThrow(
+      /callback: expected a function/,
+    );
+  });
+
   describe('set and get', () => {
     it('returns exactly what a JSON round trip gives, as MemoryStore does', async () => {
       const store = await db.open();
@@ -114,6 +122,16 @@ describe('MongooseStore', () => {
       });
       await store.set(id, { cookie: { expires: null } } as unknown as SessionData);
       expect(await sessions().countDocuments({ _id: id })).toBe(0);
+    });
+
+    it('lets concurrent first saves of one id all succeed, the last one winning', async () => {
+      const store = await db.open();
+      const id = sid();
+      const results = await Promise.allSettled(
+        Array.from({ length: 50 }, (_, i) => store.set(id, session({ i }))),
+      );
+      expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      expect(await sessions().countDocuments({ _id: id })).toBe(1);
     });
 
     it('keeps 1000 concurrent sets and gets consistent', async () => {

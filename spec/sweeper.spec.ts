@@ -89,7 +89,9 @@ describe('the store sweeper', () => {
     store.on('sweep', () => {
       sweeps += 1;
     });
-    expect((store as unknown as { sweeper: Sweeper }).sweeper.interval).toBeUndefined();
+    expect(
+      (store as unknown as { cleanup: { interval: number | undefined } }).cleanup.interval,
+    ).toBeUndefined();
     expect(sweeps).toBe(0);
   });
 });

@@ -28,8 +28,8 @@ func main() {
 	dir := flag.String("dir", "", "existing directory for SQLite files; default: a new temp dir, removed on exit")
 	watchStdin := flag.Bool("watch-stdin", true, "exit when stdin reaches EOF")
 	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
-	sqliteParams := flag.String("sqlite-params", "_pragma=synchronous(normal)",
-		"query parameters for the SQLite URI; the default skips an fsync per commit, fine for throwaway test data")
+	sqliteParams := flag.String("sqlite-params", "_pragma=synchronous(normal)&_txlock=immediate",
+		"query parameters for the SQLite URI; the default skips an fsync per commit (fine for throwaway test data) and takes the write lock at BEGIN, so concurrent writers wait for it instead of failing with SQLITE_BUSY")
 	flag.Parse()
 
 	if err := run(*listen, *dir, *watchStdin, *logLevel, *sqliteParams); err != nil {

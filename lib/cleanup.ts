@@ -1,0 +1,77 @@
+import type { mongo } from 'mongoose';
+import { ensureTtlIndex } from './indexes.js';
+import { log } from './log.js';
+import { FALLBACK_LIFECHECK, type ResolvedOptions } from './options.js';
+import { type SessionDocument, ttlIndexSpec } from './schema.js';
+import { Sweeper } from './sweeper.js';
+
+/** What cleanup tells the store. */
+export interface CleanupHooks {
+  swept(deleted: number): void;
+  failed(err: Error): void;
+  refused(reason: Error, lifecheck: number): void;
+}
+
+/**
+ * Decides who deletes expired sessions: the server's TTL index, the sweeper, or both.
+ *
+ * The TTL index is checked once per store; a refusal is final (the server will not change
+ * its mind), while other errors are retried on the next connect. Without a confirmed TTL
+ * index the sweeper runs, unless `lifecheck` is -1.
+ */
+export class Cleanup {
+  private ttl: 'unknown' | 'ready' | 'refused' = 'unknown';
+  private stopped = false;
+  private readonly sweeper: Sweeper;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    collection: () => Promise<mongo.Collection<SessionDocument>>,
+    private readonly hooks: CleanupHooks,
+  ) {
+    this.sweeper = new Sweeper(
+      async () => {
+        const { deletedCount } = await (await collection()).deleteMany({
+          expiresAt: { $lte: new Date() },
+        });
+        log('swept %d expired sessions', deletedCount);
+        return deletedCount;
+      },
+      { swept: hooks.swept, failed: hooks.failed },
+    );
+  }
+
+  /** The sweeper's interval in milliseconds, or `undefined` while it is off. */
+  get interval(): number | undefined {
+    return this.sweeper.interval;
+  }
+
+  /** Checks the TTL index on `coll` (when `autoIndex`) and sets the sweeper from the answer. */
+  async prepare(coll: mongo.Collection<SessionDocument>): Promise<void> {
+    const { autoIndex, lifecheck } = this.options;
+    let refusal: Error | undefined;
+    try {
+      if (autoIndex && this.ttl === 'unknown') {
+        const outcome = await ensureTtlIndex(coll as unknown as mongo.Collection, ttlIndexSpec());
+        this.ttl = outcome.ttl ? 'ready' : 'refused';
+        if (!outcome.ttl) refusal = outcome.reason;
+      }
+    } finally {
+      // Without a confirmed TTL index, expired sessions would pile up: sweep unless told not to.
+      const every = lifecheck ?? (autoIndex && this.ttl !== 'ready' ? FALLBACK_LIFECHECK : -1);
+      if (this.stopped || every === -1) this.sweeper.stop();
+      else if (this.sweeper.interval !== every) this.sweeper.start(every);
+    }
+    if (refusal !== undefined) {
+      const every = lifecheck ?? FALLBACK_LIFECHECK;
+      log('the server refused the TTL index (%s); sweeper every %d ms', refusal.message, every);
+      this.hooks.refused(refusal, every);
+    }
+  }
+
+  /** Stops the sweeper for good. */
+  stop(): void {
+    this.stopped = true;
+    this.sweeper.stop();
+  }
+}
