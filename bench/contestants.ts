@@ -88,7 +88,8 @@ export async function ours(
 ): Promise<Contestant> {
   let store: MongooseStore | undefined;
   await new Promise<void>((ok, fail) => {
-    store = new MongooseStore(arena.uri, { collection, touchAfter }, (err) =>
+    // No sweeper: a sweep landing inside a timed batch would hold SQLite's write lock.
+    store = new MongooseStore(arena.uri, { collection, touchAfter, lifecheck: -1 }, (err) =>
       err ? fail(err) : ok(),
     );
   });
@@ -110,7 +111,9 @@ export async function connectMongo(
     mongoUrl: arena.uri,
     collectionName,
     autoRemove: ttlIndexes ? 'native' : 'interval',
-    autoRemoveInterval: 10,
+    // 'interval' is the mode that works without TTL indexes; a day (in minutes) keeps its
+    // sweep out of the timed batches, as lifecheck -1 does for ours.
+    autoRemoveInterval: 1_440,
     touchAfter: touchAfterS,
   });
   const c = callbacks(

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -64,7 +64,7 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  const uri = await new Promise<string>((ok, fail) => {
+  const [uri, dir] = await new Promise<string[]>((ok, fail) => {
     const timer = setTimeout(() => fail(new Error('FerretDB did not start within 20 s')), 20_000);
     child.once('error', fail);
     child.once('exit', (code) =>
@@ -73,7 +73,7 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('READY ')) return;
       clearTimeout(timer);
-      ok(line.slice(6).trim());
+      ok(line.slice(6).trim().split(' '));
     });
   });
   return {
@@ -84,6 +84,8 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
       child.stdin.end();
       child.kill('SIGTERM');
       await exited;
+      // The helper removes its own dir; this covers a helper that crashed.
+      if (dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

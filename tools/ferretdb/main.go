@@ -4,7 +4,7 @@
 // We build this instead of `go install .../cmd/ferretdb`, whose binary panics at start
 // because the published module lacks build/version/version.txt.
 //
-// It prints one line, "READY <mongodb uri>", on stdout once it accepts connections. It
+// It prints one line, "READY <mongodb uri> <data dir>", on stdout once it accepts connections. It
 // stops, and removes the data directory it created, on SIGINT or SIGTERM or when its
 // stdin reaches EOF: the parent holds stdin open, so a parent that dies (even by
 // SIGKILL) never leaves a server or a temp dir behind.
@@ -74,7 +74,8 @@ func run(listen, dir string, watchStdin bool, logLevel, sqliteParams string) err
 		return err
 	}
 
-	fmt.Printf("READY %s\n", f.MongoDBURI())
+	// The directory goes along, so a parent can remove it even if this process crashes.
+	fmt.Printf("READY %s %s\n", f.MongoDBURI(), dir)
 
 	return f.Run(ctx)
 }
