@@ -48,6 +48,9 @@ const flag = (name: string) => {
   return arg === undefined ? undefined : Number(arg.split('=')[1]);
 };
 P.memOps = flag('memory-ops') ?? P.memOps;
+P.warmOps = flag('warm-ops') ?? P.warmOps;
+/** Concurrency of the memory phase; FerretDB's write lock makes high values crawl. */
+const MEMORY_CONCURRENCY = flag('memory-concurrency') ?? 32;
 P.rounds = flag('rounds') ?? P.rounds;
 P.n[32] = flag('n32') ?? P.n[32];
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
@@ -269,7 +272,7 @@ async function memory(c: Contestant): Promise<string> {
     return c.destroy(id);
   };
   progress(`memory: ${P.warmOps} warm-up and ${P.memOps} measured mixed operations`);
-  await timeOps(P.warmOps, 32, mixed);
+  await timeOps(P.warmOps, MEMORY_CONCURRENCY, mixed);
   gc();
   const before = process.memoryUsage().rss;
   const mb = (b: number) => (b / 1024 / 1024).toFixed(1);
@@ -280,7 +283,7 @@ async function memory(c: Contestant): Promise<string> {
   let ns = 0;
   while (done < P.memOps) {
     const n = Math.min(slice, P.memOps - done);
-    const s = await timeOps(n, 32, (i) => mixed(done + i));
+    const s = await timeOps(n, MEMORY_CONCURRENCY, (i) => mixed(done + i));
     ns += s.wallNs;
     done += n;
     gc();
@@ -288,7 +291,7 @@ async function memory(c: Contestant): Promise<string> {
     progress(`memory: ${done} operations, RSS ${curve.at(-1)} MB`);
   }
   const after = process.memoryUsage().rss;
-  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations (${((100 * (after - before)) / before).toFixed(1)} %; after each tenth: ${curve.join(', ')} MB), at ${(P.memOps / (ns / 1e9)).toFixed(0)} ops/s`;
+  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations at concurrency ${MEMORY_CONCURRENCY} (${((100 * (after - before)) / before).toFixed(1)} %; after each tenth: ${curve.join(', ')} MB), at ${(P.memOps / (ns / 1e9)).toFixed(0)} ops/s`;
 }
 
 function table(server: string, memoryLine: string, findings: string[]): string {
