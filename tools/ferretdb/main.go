@@ -54,13 +54,18 @@ func run(listen, dir string, watchStdin bool, logLevel, sqliteParams string) err
 		dir = tmp
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Stdin EOF cancels the parent context. It must not call the NotifyContext's stop: that
+	// would unregister the signal handler, and a SIGTERM arriving during shutdown would then
+	// kill the process before the deferred RemoveAll runs.
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	if watchStdin {
 		go func() {
 			_, _ = io.Copy(io.Discard, os.Stdin)
-			stop()
+			cancel()
 		}()
 	}
 
