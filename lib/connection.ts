@@ -31,6 +31,8 @@ export class SessionConnection {
   /** 'unknown' until the first open settles, so the first failure is announced too. */
   private state: 'unknown' | 'up' | 'down' = 'unknown';
   private closed = false;
+  /** Detaches our listeners from a watched connection; a user's connection outlives us. */
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -100,12 +102,20 @@ export class SessionConnection {
 
   private watch(conn: Connection): void {
     // With no 'error' listener mongoose stays quiet; with ours, its errors reach the hooks.
-    conn.on('error', (err: Error) => this.hooks.error(err));
-    conn.on('connected', () => {
+    const onError = (err: Error) => this.hooks.error(err);
+    const onConnected = () => {
       this.conn = conn;
       this.markUp();
-    });
-    conn.on('disconnected', () => this.markDown());
+    };
+    const onDisconnected = () => this.markDown();
+    conn.on('error', onError);
+    conn.on('connected', onConnected);
+    conn.on('disconnected', onDisconnected);
+    this.unwatch = () => {
+      conn.off('error', onError);
+      conn.off('connected', onConnected);
+      conn.off('disconnected', onDisconnected);
+    };
   }
 
   private markUp(): void {
@@ -139,6 +149,7 @@ export class SessionConnection {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     await this.opening?.catch(() => {});
+    this.unwatch?.();
     if (this.options.connection === undefined) await this.conn?.close().catch(() => {});
   }
 }

@@ -133,7 +133,12 @@ export class MongooseStore extends Store {
   touch(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> | undefined {
     // The common case with touchAfter is "nothing to write": decide it here, without an
     // async chain, and still call back asynchronously.
-    if (this.options.touchAfter > 0 && typeof sid === 'string' && this.fresh(sid, session)) {
+    if (
+      this.options.touchAfter > 0 &&
+      !this.closed &&
+      typeof sid === 'string' &&
+      this.fresh(sid, session)
+    ) {
       if (typeof callback !== 'function') return Promise.resolve();
       process.nextTick(callback, null);
       return undefined;

@@ -67,6 +67,22 @@ describe('a connection given by the user', () => {
     }
   });
 
+  it('takes its listeners off it on close, so stores come and go without a leak', async () => {
+    const conn = await mongoose.createConnection(db.uri).asPromise();
+    try {
+      const before = ['error', 'connected', 'disconnected'].map((e) => conn.listenerCount(e));
+      for (let i = 0; i < 3; i++) {
+        const store = await db.open({ connection: conn }, null as never);
+        await store.close();
+      }
+      expect(['error', 'connected', 'disconnected'].map((e) => conn.listenerCount(e))).toEqual(
+        before,
+      );
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('sends background errors to an error listener, and only when there is one', async () => {
     const conn = await mongoose.createConnection(db.uri).asPromise();
     const store = await db.open({ connection: conn, lifecheck: 30 }, null as never);
@@ -91,6 +107,17 @@ describe('close', () => {
     await store.close();
     await expect(store.close()).resolves.toBeUndefined();
     await expect(store.get(sid())).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
+  });
+
+  it('fails a touch after close even when touchAfter would skip its write', async () => {
+    const store = await db.open({ touchAfter: 60_000 });
+    const id = sid();
+    const cookie = { expires: new Date(Date.now() + 600_000) };
+    await store.set(id, { cookie } as never);
+    await store.close();
+    await expect(store.touch(id, { cookie } as never)).rejects.toMatchObject({
+      code: 'ERR_STORE_CLOSED',
+    });
   });
 
   it('lets a store created and closed at once shut down cleanly', async () => {
