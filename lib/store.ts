@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
 import type { Connection, mongo } from 'mongoose';
-import { type Callback, settle } from './callback.js';
+import { type Callback, callBackSoon, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
@@ -140,7 +140,7 @@ export class MongooseStore extends Store {
       this.fresh(sid, session)
     ) {
       if (typeof callback !== 'function') return Promise.resolve();
-      process.nextTick(callback, null);
+      callBackSoon(callback);
       return undefined;
     }
     return settle(this.refresh(sid, session), callback);
@@ -249,7 +249,7 @@ export class MongooseStore extends Store {
   private fresh(sid: string, session: SessionData): boolean {
     const stored = this.recent.get(sid);
     if (stored === undefined) return false;
-    const at = expiryOf(session, this.options.ttl, Date.now());
+    const at = expiryOf(session, this.options.ttl);
     // A shorter expiry is always written, so the server never keeps a session past its cookie.
     return at >= stored && at - stored < this.options.touchAfter;
   }
