@@ -104,6 +104,16 @@ const key = (op: string, level: number, store: string) => `${op}\u0000${level}\u
 const progress = (what: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${what}\n`);
 
+/** ops/s of each batch, round by round: the spread of the ratios shows what is noise. */
+const perRound = new Map<string, number[]>();
+
+/** Adds one round's batch to the totals of `op` at `level` for `store`. */
+function tally(op: string, level: number, store: string, sample: Sample): void {
+  const k = key(op, level, store);
+  samples.set(k, merge(samples.get(k), sample));
+  perRound.set(k, [...(perRound.get(k) ?? []), summarize(sample).opsPerSec]);
+}
+
 async function timed(
   op: string,
   level: number,
@@ -112,10 +122,7 @@ async function timed(
   fn: (i: number) => Promise<unknown>,
 ) {
   if (process.env.BENCH_TRACE) progress(`${op} ${level} ${c.name}`);
-  samples.set(
-    key(op, level, c.name),
-    merge(samples.get(key(op, level, c.name)), await timeOps(n, level, fn)),
-  );
+  tally(op, level, c.name, await timeOps(n, level, fn));
 }
 
 /** The per-operation benchmark: each round runs every op for every contestant before the next op. */
@@ -171,10 +178,7 @@ async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Pr
         const sample = await timeCallbacks(n * TOUCH_AFTER_FACTOR, level, (j, done) => {
           store.touch(ids[j % n], loaded[j % n], done);
         });
-        samples.set(
-          key('touch (touchAfter)', level, c.name),
-          merge(samples.get(key('touch (touchAfter)', level, c.name)), sample),
-        );
+        tally('touch (touchAfter)', level, c.name, sample);
       }
     }
   }
@@ -214,52 +218,77 @@ async function lengths(contestants: Contestant[]): Promise<void> {
 
 /** A full request cycle: express + express-session + the store, loaded from a second process. */
 async function http(contestants: Contestant[]): Promise<void> {
-  for (const route of ['write', 'read'] as const) {
-    for (const level of LEVELS) {
-      for (const c of contestants) {
-        if (c.store === undefined) continue;
-        progress(`HTTP ${route}, ${level} connections, ${c.name}`);
-        const app = express();
-        app.use(
-          session({
-            store: c.store,
-            secret: 'bench',
-            resave: false,
-            saveUninitialized: false,
-            cookie: { maxAge: DAY },
-          }),
-        );
-        app.get('/', (req, res) => {
-          const s = req.session as unknown as { views?: number };
-          // 'write' changes the session on every request (get + set); 'read' only on the first (get + touch).
-          if (route === 'write' || s.views === undefined) s.views = (s.views ?? 0) + 1;
-          res.send(String(s.views));
-        });
-        const server = app.listen(0, '127.0.0.1');
-        await new Promise((ok) => server.once('listening', ok));
-        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-        const tsx = join(__dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
-        const { stdout } = await promisify(execFile)(process.execPath, [
-          tsx,
-          join(__dirname, 'load.ts'),
-          url,
-          String(level),
-          String(P.httpSeconds),
-        ]);
-        server.closeAllConnections();
-        await new Promise((ok) => server.close(ok));
-        const r = JSON.parse(stdout.trim().split('\n').at(-1) as string);
-        if (r.errors > 0) console.warn(`${c.name} ${route}: ${r.errors} failed requests`);
-        rows.push({
-          op: `HTTP ${route}`,
-          level,
-          store: c.name,
-          opsPerSec: r.reqPerSec,
-          p50: r.p50,
-          p99: r.p99,
-        });
+  const stores = contestants.filter((c) => c.store !== undefined);
+  const runs = new Map<string, { reqPerSec: number; p50: number; p99: number }[]>();
+  for (let round = 0; round < P.rounds; round++) {
+    for (const route of ['write', 'read'] as const) {
+      for (const level of LEVELS) {
+        for (const c of stores.map((_, i) => stores[(i + round) % stores.length])) {
+          progress(
+            `HTTP ${route}, ${level} connections, ${c.name}, round ${round + 1}/${P.rounds}`,
+          );
+          const r = await load(c.store as Store, route, level);
+          if (r.errors > 0) console.warn(`${c.name} ${route}: ${r.errors} failed requests`);
+          const k = key(`HTTP ${route}`, level, c.name);
+          runs.set(k, [...(runs.get(k) ?? []), r]);
+          perRound.set(k, [...(perRound.get(k) ?? []), r.reqPerSec]);
+        }
       }
     }
+  }
+  // Rounds last equally long: req/s is their mean; the latencies are the median round's.
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  for (const [k, rs] of runs) {
+    const [op, level, store] = k.split('\u0000');
+    rows.push({
+      op,
+      level: Number(level),
+      store,
+      opsPerSec: rs.reduce((sum, r) => sum + r.reqPerSec, 0) / rs.length,
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+    });
+  }
+}
+
+/** One load run against an express app on `store`; the load comes from a second process. */
+async function load(
+  store: Store,
+  route: 'write' | 'read',
+  level: number,
+): Promise<{ reqPerSec: number; p50: number; p99: number; errors: number }> {
+  const app = express();
+  app.use(
+    session({
+      store,
+      secret: 'bench',
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: DAY },
+    }),
+  );
+  app.get('/', (req, res) => {
+    const s = req.session as unknown as { views?: number };
+    // 'write' changes the session on every request (get + set); 'read' only on the first (get + touch).
+    if (route === 'write' || s.views === undefined) s.views = (s.views ?? 0) + 1;
+    res.send(String(s.views));
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((ok) => server.once('listening', ok));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const tsx = join(__dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      tsx,
+      join(__dirname, 'load.ts'),
+      url,
+      String(level),
+      String(P.httpSeconds),
+    ]);
+    return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((ok) => server.close(ok));
   }
 }
 
@@ -299,7 +328,16 @@ async function memory(c: Contestant): Promise<string> {
 function table(server: string, memoryLine: string, findings: string[]): string {
   const by = (op: string, level: number, store: string) =>
     rows.find((r) => r.op === op && r.level === level && r.store === store);
-  const ratio = (a?: Row, b?: Row) => (a && b ? `${(a.opsPerSec / b.opsPerSec).toFixed(2)}×` : '');
+  const x = (v: number) => `${v.toFixed(2)}×`;
+  // The overall ratio, then the lowest and highest of the round-by-round ratios.
+  const ratio = (a?: Row, b?: Row) => {
+    if (!a || !b) return '';
+    const ra = perRound.get(key(a.op, a.level, a.store)) ?? [];
+    const rb = perRound.get(key(b.op, b.level, b.store)) ?? [];
+    const each = ra.map((v, i) => v / rb[i]).filter(Number.isFinite);
+    const spread = each.length > 1 ? ` (${x(Math.min(...each))}–${x(Math.max(...each))})` : '';
+    return `${x(a.opsPerSec / b.opsPerSec)}${spread}`;
+  };
   const lines = [
     `# Benchmark${SMOKE ? ' (smoke run: tiny N, figures mean nothing)' : ''}`,
     '',
@@ -308,6 +346,8 @@ function table(server: string, memoryLine: string, findings: string[]): string {
     `- Rounds: ${P.rounds}; operations per batch: ${P.n[1]} at concurrency 1, ${P.n[32]} at 32; 2 cores shared by Node, the server and the load generator`,
     `- ${memoryLine}`,
     ...findings.map((f) => `- ${f}`),
+    '',
+    `- Ratios: over all rounds, then (in brackets) the lowest and the highest of the ${P.rounds} round-by-round ratios; a spread that straddles 1.00× is noise. HTTP: req/s is the mean of the rounds, p50 and p99 the median round's`,
     '',
     '| operation | conc. | store | ops/s | p50 ms | p99 ms | errors | ours ÷ raw | ours ÷ connect-mongo |',
     '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
