@@ -20,7 +20,7 @@ import {
   ours,
   rawDriver,
 } from './contestants';
-import { merge, type Sample, summarize, timeCallbacks, timeOps } from './measure';
+import { cpuSince, merge, type Sample, summarize, timeCallbacks, timeOps } from './measure';
 
 const SMOKE = process.argv.includes('--smoke');
 const P = SMOKE
@@ -51,6 +51,12 @@ P.memOps = flag('memory-ops') ?? P.memOps;
 P.warmOps = flag('warm-ops') ?? P.warmOps;
 /** Concurrency of the memory phase; FerretDB's write lock makes high values crawl. */
 const MEMORY_CONCURRENCY = flag('memory-concurrency') ?? 32;
+/**
+ * Session ids the memory phase cycles through. A prime, so that every id meets every kind of
+ * operation (with 10,000 ids and a cycle of 20 kinds, each id only ever met one). Kept small by
+ * default because FerretDB 1.x scans the whole table for every lookup by `_id`.
+ */
+const MEMORY_IDS = flag('memory-ids') ?? 1_009;
 P.rounds = flag('rounds') ?? P.rounds;
 P.n[32] = flag('n32') ?? P.n[32];
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
@@ -94,6 +100,8 @@ type Row = {
   opsPerSec: number;
   p50: number;
   p99: number;
+  /** CPU of the benchmark process per operation (µs): the client's share of the cost. */
+  cpuUsPerOp: number;
   errors?: number;
   messages?: string[];
 };
@@ -219,7 +227,7 @@ async function lengths(contestants: Contestant[]): Promise<void> {
 /** A full request cycle: express + express-session + the store, loaded from a second process. */
 async function http(contestants: Contestant[]): Promise<void> {
   const stores = contestants.filter((c) => c.store !== undefined);
-  const runs = new Map<string, { reqPerSec: number; p50: number; p99: number }[]>();
+  const runs = new Map<string, Awaited<ReturnType<typeof load>>[]>();
   for (let round = 0; round < P.rounds; round++) {
     for (const route of ['write', 'read'] as const) {
       for (const level of LEVELS) {
@@ -247,6 +255,8 @@ async function http(contestants: Contestant[]): Promise<void> {
       opsPerSec: rs.reduce((sum, r) => sum + r.reqPerSec, 0) / rs.length,
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
+      cpuUsPerOp:
+        rs.reduce((sum, r) => sum + r.cpuUs, 0) / rs.reduce((sum, r) => sum + r.requests, 0),
     });
   }
 }
@@ -256,7 +266,15 @@ async function load(
   store: Store,
   route: 'write' | 'read',
   level: number,
-): Promise<{ reqPerSec: number; p50: number; p99: number; errors: number }> {
+): Promise<{
+  reqPerSec: number;
+  requests: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** This process's CPU (µs) while under load: express, express-session and the store. */
+  cpuUs: number;
+}> {
   const app = express();
   app.use(
     session({
@@ -277,6 +295,7 @@ async function load(
   await new Promise((ok) => server.once('listening', ok));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const tsx = join(__dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
+  const cpu = process.cpuUsage();
   try {
     const { stdout } = await promisify(execFile)(process.execPath, [
       tsx,
@@ -285,7 +304,7 @@ async function load(
       String(level),
       String(P.httpSeconds),
     ]);
-    return JSON.parse(stdout.trim().split('\n').at(-1) as string);
+    return { ...JSON.parse(stdout.trim().split('\n').at(-1) as string), cpuUs: cpuSince(cpu) };
   } finally {
     server.closeAllConnections();
     await new Promise((ok) => server.close(ok));
@@ -295,7 +314,7 @@ async function load(
 /** RSS of our store before and after many mixed operations, after a warm-up. */
 async function memory(c: Contestant): Promise<string> {
   const mixed = (i: number) => {
-    const id = `mem-${i % 10_000}`;
+    const id = `mem-${i % MEMORY_IDS}`;
     const k = i % 20;
     if (k < 10) return c.get(id);
     if (k < 15) return c.set(id, sess(i));
@@ -322,7 +341,7 @@ async function memory(c: Contestant): Promise<string> {
     progress(`memory: ${done} operations, RSS ${curve.at(-1)} MB`);
   }
   const after = process.memoryUsage().rss;
-  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations at concurrency ${MEMORY_CONCURRENCY} (${((100 * (after - before)) / before).toFixed(1)} %; after each tenth: ${curve.join(', ')} MB), at ${(P.memOps / (ns / 1e9)).toFixed(0)} ops/s`;
+  return `RSS ${mb(before)} MB before and ${mb(after)} MB after ${P.memOps.toLocaleString('en')} mixed operations over ${MEMORY_IDS.toLocaleString('en')} session ids at concurrency ${MEMORY_CONCURRENCY} (${((100 * (after - before)) / before).toFixed(1)} %; after each tenth: ${curve.join(', ')} MB), at ${(P.memOps / (ns / 1e9)).toFixed(0)} ops/s`;
 }
 
 function table(server: string, memoryLine: string, findings: string[]): string {
@@ -349,8 +368,10 @@ function table(server: string, memoryLine: string, findings: string[]): string {
     '',
     `- Ratios: over all rounds, then (in brackets) the lowest and the highest of the ${P.rounds} round-by-round ratios; a spread that straddles 1.00× is noise. HTTP: req/s is the mean of the rounds, p50 and p99 the median round's`,
     '',
-    '| operation | conc. | store | ops/s | p50 ms | p99 ms | errors | ours ÷ raw | ours ÷ connect-mongo |',
-    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '- CPU µs/op: CPU time (user + system) of the benchmark process per operation: the store, its driver and, for HTTP, express. The server runs in another process and is not in it',
+    '',
+    '| operation | conc. | store | ops/s | p50 ms | p99 ms | CPU µs/op | errors | ours ÷ raw | ours ÷ connect-mongo |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of rows) {
     const isOurs = r.store.startsWith('ours');
@@ -361,7 +382,7 @@ function table(server: string, memoryLine: string, findings: string[]): string {
       r.op.includes('touchAfter') ? 'connect-mongo touchAfter' : 'connect-mongo',
     );
     lines.push(
-      `| ${r.op} | ${r.level} | ${r.store} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.errors ?? 0} | ${isOurs ? ratio(r, raw) : ''} | ${isOurs ? ratio(r, cm) : ''} |`,
+      `| ${r.op} | ${r.level} | ${r.store} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUsPerOp.toFixed(r.cpuUsPerOp < 10 ? 2 : 0)} | ${r.errors ?? 0} | ${isOurs ? ratio(r, raw) : ''} | ${isOurs ? ratio(r, cm) : ''} |`,
     );
   }
   const failures = rows.filter((r) => (r.errors ?? 0) > 0);
