@@ -34,6 +34,7 @@ autocannon({
   process.stdout.write(
     `${JSON.stringify({
       reqPerSec: result.requests.average,
+      requests: result.requests.total,
       p50: result.latency.p50,
       p99: result.latency.p99,
       errors: result.errors + result.non2xx,

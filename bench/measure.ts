@@ -4,6 +4,8 @@
 export interface Sample {
   latencies: number[];
   wallNs: number;
+  /** CPU time of this process (user + system, µs) over the batch: what the client costs. */
+  cpuUs: number;
   ops: number;
   /** Operations that failed; their messages, first few only. */
   errors: number;
@@ -33,9 +35,16 @@ export async function timeOps(
       latencies[i] = Number(process.hrtime.bigint() - t);
     }
   };
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return { latencies, wallNs: Number(process.hrtime.bigint() - start), ops: n, ...bad };
+  return {
+    latencies,
+    wallNs: Number(process.hrtime.bigint() - start),
+    cpuUs: cpuSince(cpu),
+    ops: n,
+    ...bad,
+  };
 }
 
 /** Adds `b` into `a` (a fresh sample when `a` is undefined). */
@@ -43,17 +52,25 @@ export function merge(a: Sample | undefined, b: Sample): Sample {
   if (a === undefined) return { ...b, latencies: [...b.latencies], messages: [...b.messages] };
   for (const l of b.latencies) a.latencies.push(l);
   a.wallNs += b.wallNs;
+  a.cpuUs += b.cpuUs;
   a.ops += b.ops;
   a.errors += b.errors;
   a.messages.push(...b.messages.slice(0, Math.max(0, 3 - a.messages.length)));
   return a;
 }
 
-/** Operations per second, and p50 and p99 latency in milliseconds. */
+/** Microseconds of this process's CPU (user + system) since `start`. */
+export function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return d.user + d.system;
+}
+
+/** Operations per second, p50 and p99 latency in milliseconds, and client CPU per operation. */
 export function summarize(s: Sample): {
   opsPerSec: number;
   p50: number;
   p99: number;
+  cpuUsPerOp: number;
   errors: number;
   messages: string[];
 } {
@@ -64,6 +81,7 @@ export function summarize(s: Sample): {
     opsPerSec: s.ops / (s.wallNs / 1e9),
     p50: at(0.5),
     p99: at(0.99),
+    cpuUsPerOp: s.cpuUs / s.ops,
     errors: s.errors,
     messages: s.messages,
   };
@@ -82,6 +100,7 @@ export function timeCallbacks(
   const latencies = new Array<number>(n);
   let next = 0;
   let running = Math.min(concurrency, n);
+  const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
   return new Promise((resolve) => {
     // A store may call back synchronously (connect-mongo does when it skips a touch): loop
@@ -105,6 +124,7 @@ export function timeCallbacks(
         resolve({
           latencies,
           wallNs: Number(process.hrtime.bigint() - start),
+          cpuUs: cpuSince(cpu),
           ops: n,
           errors: 0,
           messages: [],
