@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
 import type { Connection, mongo } from 'mongoose';
-import { type Callback, callBackSoon, settle } from './callback.js';
+import { type Callback, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
@@ -140,7 +140,9 @@ export class MongooseStore extends Store {
       this.fresh(sid, session)
     ) {
       if (typeof callback !== 'function') return Promise.resolve();
-      callBackSoon(callback);
+      // A tick of its own, not one shared with other skips: nextTick carries the caller's
+      // AsyncLocalStorage context, which a shared tick would mix up between requests.
+      process.nextTick(callback, null);
       return undefined;
     }
     return settle(this.refresh(sid, session), callback);

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SessionData } from 'express-session';
-import { callBackSoon, settle } from '../lib/callback';
+import { settle } from '../lib/callback';
 import { cookie, sid, useDatabase } from './support/server';
 
 const db = useDatabase('callback');
@@ -27,34 +27,6 @@ describe('settle', () => {
     );
     expect(err).toBeInstanceOf(Error);
     expect(err?.message).toBe('plain');
-  });
-});
-
-describe('callBackSoon', () => {
-  it('calls back with null after the caller returns, in the order of the calls', async () => {
-    const order: string[] = [];
-    await new Promise<void>((done) => {
-      callBackSoon((err) => order.push(`a:${err}`));
-      callBackSoon((err) => {
-        order.push(`b:${err}`);
-        done();
-      });
-      order.push('returned');
-    });
-    expect(order).toEqual(['returned', 'a:null', 'b:null']);
-  });
-
-  it('runs a long chain of callbacks that each queue the next, without growing the queue', async () => {
-    let calls = 0;
-    await new Promise<void>((done) => {
-      const again = () => {
-        calls += 1;
-        if (calls === 20_000) done();
-        else callBackSoon(again);
-      };
-      callBackSoon(again);
-    });
-    expect(calls).toBe(20_000);
   });
 });
 
@@ -115,19 +87,5 @@ describe('store methods with callbacks', () => {
       },
     );
     expect(JSON.parse(stdout.trim())).toEqual({ calls: 1, message: 'thrown by the callback' });
-  }, 40_000);
-
-  it('still call back the touches skipped after one whose callback threw', async () => {
-    const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
-    const { stdout } = await promisify(execFile)(
-      tsx,
-      [join(__dirname, 'fixtures', 'throwing-touch-callback.ts')],
-      { env: { ...process.env, FIXTURE_URI: db.uri }, timeout: 30_000 },
-    );
-    expect(JSON.parse(stdout.trim())).toEqual({
-      throwing: 1,
-      after: 1,
-      uncaught: 'thrown by the touch callback',
-    });
   }, 40_000);
 });

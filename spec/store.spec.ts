@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Request } from 'express';
 import type { SessionData } from 'express-session';
 import { createStore, MongooseStore, MongooseStoreError } from '../lib/index';
@@ -195,6 +196,28 @@ describe('MongooseStore', () => {
       await new Promise((r) => setImmediate(r));
       expect(sync).toBe(false);
       expect(calls).toEqual([null]);
+    });
+
+    it("calls back a skipped touch in its caller's AsyncLocalStorage context", async () => {
+      // Tracing and request-scoped loggers read the context in express-session's touch
+      // callback (it ends the response). Two requests touching in one tick must each get theirs.
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      await store.set(id, session({}, 600_000));
+      const requestContext = new AsyncLocalStorage<string>();
+      const seen = await Promise.all(
+        ['request A', 'request B', 'request C'].map(
+          (name) =>
+            new Promise<string | undefined>((done) =>
+              requestContext.run(name, () =>
+                store.touch(id, session({}, 600_000 + 1_000), () =>
+                  done(requestContext.getStore()),
+                ),
+              ),
+            ),
+        ),
+      );
+      expect(seen).toEqual(['request A', 'request B', 'request C']);
     });
 
     it('writes once the stored expiry is older than touchAfter', async () => {
