@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -50,6 +51,37 @@ describe('store methods with callbacks', () => {
     expect(results[0]).toBeNull();
     expect(results[1]).toBeNull();
     expect(results[2]).toMatchObject({ n: 1 });
+  });
+
+  it("call back in their caller's AsyncLocalStorage context, requests interleaved", async () => {
+    const store = await db.open();
+    const requestContext = new AsyncLocalStorage<string>();
+    const ids = ['A', 'B', 'C'].map(() => sid());
+    // Three requests at once, each saving, reading, touching and destroying its session.
+    const seen = await Promise.all(
+      ['request A', 'request B', 'request C'].map((name, i) =>
+        requestContext.run(name, async () => {
+          const inContext: (string | undefined)[] = [];
+          const step = (fn: (done: () => void) => void) =>
+            new Promise<void>((done) =>
+              fn(() => {
+                inContext.push(requestContext.getStore());
+                done();
+              }),
+            );
+          await step((done) => store.set(ids[i], session(), done));
+          await step((done) => store.get(ids[i], done));
+          await step((done) => store.touch(ids[i], session(), done));
+          await step((done) => store.destroy(ids[i], done));
+          return inContext;
+        }),
+      ),
+    );
+    expect(seen).toEqual([
+      Array(4).fill('request A'),
+      Array(4).fill('request B'),
+      Array(4).fill('request C'),
+    ]);
   });
 
   it('call back with the error and never throw synchronously', async () => {
