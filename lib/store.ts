@@ -258,7 +258,7 @@ export class MongooseStore extends Store {
 
   private async refresh(sid: string, session: SessionData): Promise<void> {
     checkSid(sid);
-    const at = expiryOf(session, this.options.ttl, Date.now());
+    const at = expiryOf(session, this.options.ttl);
     const cookie = this.codec.cookie(session);
     const result = await (await this.collection()).updateOne(
       { _id: sid },
