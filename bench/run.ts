@@ -119,7 +119,14 @@ const perRound = new Map<string, number[]>();
 function tally(op: string, level: number, store: string, sample: Sample): void {
   const k = key(op, level, store);
   samples.set(k, merge(samples.get(k), sample));
-  perRound.set(k, [...(perRound.get(k) ?? []), summarize(sample).opsPerSec]);
+  append(perRound, k, summarize(sample).opsPerSec);
+}
+
+/** Adds `value` to the list under `k`. */
+function append<T>(lists: Map<string, T[]>, k: string, value: T): void {
+  const list = lists.get(k);
+  if (list === undefined) lists.set(k, [value]);
+  else list.push(value);
 }
 
 async function timed(
@@ -240,8 +247,7 @@ async function http(contestants: Contestant[]): Promise<void> {
           const r = await load(c.store as Store, route, level);
           if (r.errors > 0) console.warn(`${c.name} ${route}: ${r.errors} failed requests`);
           const k = key(`HTTP ${route}`, level, c.name);
-          runs.set(k, [...(runs.get(k) ?? []), r]);
-          perRound.set(k, [...(perRound.get(k) ?? []), r.reqPerSec]);
+          append(runs, k, r);
         }
       }
     }
@@ -249,6 +255,10 @@ async function http(contestants: Contestant[]): Promise<void> {
   // Rounds last equally long: req/s is their mean; the latencies are the median round's.
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
   for (const [k, rs] of runs) {
+    perRound.set(
+      k,
+      rs.map((r) => r.reqPerSec),
+    );
     const [op, level, store] = k.split('\u0000');
     rows.push({
       op,
