@@ -29,6 +29,7 @@ async function main(): Promise<void> {
   const db = await resolveServer();
   const uri = db.kind === 'external' ? db.uri : `${db.uri.replace(/\/$/, '')}/demo`;
   console.log(`database: ${await describeServer(uri)} (${db.kind})`);
+  if (db.dir !== undefined) console.log(`data directory: ${db.dir} (removed when the demo stops)`);
   const store = createStore(uri, { lifecheck });
   store.on('error', (err) => console.error('session store:', err.message));
   store.on('ttlRefused', (_reason, every) =>

@@ -23,6 +23,8 @@ export interface RunningServer {
   stop(): Promise<void>;
   /** The mongod binary, when `kind` is `mongod`: lets a caller start another one. */
   mongodBinary?: string;
+  /** The FerretDB helper's data directory, when `kind` is `ferretdb`; removed on stop. */
+  dir?: string;
 }
 
 const ROOT = resolve(__dirname, '..');
@@ -79,6 +81,7 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
   return {
     uri,
     kind: 'ferretdb',
+    dir,
     async stop() {
       // Closing stdin is enough (the helper exits on EOF); the signal makes it prompt.
       child.stdin.end();
