@@ -38,6 +38,14 @@ export function uniqueDatabase(label: string): string {
   return `cms_${label.replace(/\W/g, '_').slice(0, 20)}_${randomBytes(4).toString('hex')}`;
 }
 
+/**
+ * A collection name no other test uses. A test that opens its store on one has indexes of its
+ * own: nothing another test created or left behind can change what it sees.
+ */
+export function uniqueCollection(label = 'sessions'): string {
+  return `${label}_${randomBytes(4).toString('hex')}`;
+}
+
 /** A real express-session Cookie with `maxAge` ms, as express-session hands it to a store. */
 export function cookie(maxAge = 60_000): Cookie {
   const c = new Cookie();
