@@ -14,6 +14,10 @@ export type IndexSpec = [Record<string, 1 | -1>, { expireAfterSeconds?: number; 
 const NO_TTL = new Set([59, 67, 115, 238]);
 const NAMESPACE_NOT_FOUND = 26;
 const OPTIONS_CONFLICT = new Set([85, 86]);
+// collMod answers InvalidOptions when it will not turn an index without TTL into a TTL index:
+// mongod before 5.1, and DocumentDB (FerretDB 2.x), "no expireAfterSeconds field to update".
+// Only dropping that index lets the TTL index be built.
+const INVALID_OPTIONS = 72;
 
 function codeOf(err: unknown): unknown {
   return (err as { code?: unknown } | null)?.code;
@@ -33,13 +37,39 @@ async function listIndexes(coll: mongo.Collection): Promise<mongo.Document[]> {
   }
 }
 
+/** The error for an index on our key that the server would not change to our options. */
+function conflict(
+  coll: mongo.Collection,
+  key: Record<string, 1 | -1>,
+  existing: mongo.Document,
+  expireAfterSeconds: number,
+  err: unknown,
+): MongooseStoreError {
+  const had = existing.expireAfterSeconds;
+  const why =
+    had === undefined && codeOf(err) === INVALID_OPTIONS
+      ? 'this server cannot turn an index without TTL into a TTL index'
+      : `it could not be changed to expireAfterSeconds ${expireAfterSeconds}`;
+  return new MongooseStoreError(
+    'ERR_INDEX_CONFLICT',
+    `index ${JSON.stringify(existing.name)} on ${coll.collectionName}.${Object.keys(key).join(',')} ` +
+      `has ${had === undefined ? 'no TTL' : `expireAfterSeconds ${had}`}; ${why} ` +
+      `(${(err as Error).message}). Drop it, and the store builds its TTL index on its next ` +
+      'start; or set autoIndex: false and manage the index yourself. Until then the sweeper ' +
+      'deletes expired sessions, unless lifecheck is -1.',
+    err,
+  );
+}
+
 /**
  * Makes sure the TTL index exists with the declared options, alone in its own call (FerretDB
  * fails a whole createIndexes batch over one TTL spec).
  *
  * An index on the same key with other options is changed in place with `collMod`; if the
- * server will not, the result is an `ERR_INDEX_CONFLICT` naming the index, never a silent
- * second index. A server without TTL indexes gives `{ ttl: false }`, not an error.
+ * server will not (mongod before 5.1 and DocumentDB refuse to add a TTL to an index without
+ * one), the result is an `ERR_INDEX_CONFLICT` naming the index and its fix, never a silent
+ * second index; the caller then sweeps. A server without TTL indexes gives `{ ttl: false }`,
+ * not an error.
  */
 export async function ensureTtlIndex(
   coll: mongo.Collection,
@@ -59,17 +89,7 @@ export async function ensureTtlIndex(
         return { ttl: true };
       } catch (err) {
         if (NO_TTL.has(codeOf(err) as number)) return { ttl: false, reason: err as Error };
-        const had =
-          existing.expireAfterSeconds === undefined
-            ? 'no TTL'
-            : `expireAfterSeconds ${existing.expireAfterSeconds}`;
-        throw new MongooseStoreError(
-          'ERR_INDEX_CONFLICT',
-          `index ${JSON.stringify(existing.name)} on ${coll.collectionName}.${Object.keys(key).join(',')} has ${had}; ` +
-            `it could not be changed to expireAfterSeconds ${expireAfterSeconds} (${(err as Error).message}). ` +
-            'Drop it, or set autoIndex: false and manage the index yourself.',
-          err,
-        );
+        throw conflict(coll, key, existing, expireAfterSeconds, err);
       }
     }
     try {
