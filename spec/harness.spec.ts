@@ -1,5 +1,6 @@
 import mongoose from 'mongoose';
 import { probeCapabilities } from '../tools/capabilities';
+import { describeServer, nameServer } from '../tools/test-server';
 import { server, useDatabase } from './support/server';
 
 const db = useDatabase('harness');
@@ -48,4 +49,34 @@ describe('the test server', () => {
     expect(again.replicaSet.ok).toBe(server.caps.replicaSet.ok);
     expect(again.transactions.ok).toBe(server.caps.transactions.ok);
   }, 90_000);
+});
+
+describe('the server line', () => {
+  it('names FerretDB 2 by the version in buildInfo.ferretdb, not as mongod', () => {
+    const info = { version: '7.0.77', ferretdb: { version: 'v2.7.0' } };
+    expect(nameServer(info, {})).toBe('FerretDB v2.7.0 (reports MongoDB 7.0.77), standalone');
+  });
+
+  it('names FerretDB 1 by buildInfo.ferretdbVersion', () => {
+    const info = { version: '7.0.42', ferretdbVersion: 'v1.24.2' };
+    expect(nameServer(info, { setName: 'rs0' })).toBe(
+      'FerretDB v1.24.2 (reports MongoDB 7.0.42), replica set rs0',
+    );
+  });
+
+  it('names a mongod by its version', () => {
+    expect(nameServer({ version: '8.0.4' }, {})).toBe('mongod 8.0.4, standalone');
+  });
+
+  it('names a mongos by its hello', () => {
+    expect(nameServer({ version: '8.0.4' }, { msg: 'isdbgrid' })).toBe('mongod 8.0.4, mongos');
+  });
+
+  // Only the project's own helper: FerretDB run elsewhere may report what it likes.
+  (server.kind === 'ferretdb' ? it : it.skip)(
+    'gives the FerretDB helper its real version',
+    async () => {
+      expect(await describeServer(server.uri)).toMatch(/^FerretDB v1\.\d+\.\d+ \(/);
+    },
+  );
 });

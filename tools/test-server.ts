@@ -152,17 +152,27 @@ export async function describeServer(uri: string): Promise<string> {
   try {
     const info = await client.db('admin').command({ buildInfo: 1 });
     const hello = await client.db('admin').command({ hello: 1 });
-    const topology = hello.setName
-      ? `replica set ${hello.setName}`
-      : hello.msg === 'isdbgrid'
-        ? 'mongos'
-        : 'standalone';
-    return info.ferretdbVersion !== undefined
-      ? `FerretDB (ferretdbVersion ${JSON.stringify(info.ferretdbVersion)}, reports MongoDB ${info.version}), ${topology}`
-      : `mongod ${info.version}, ${topology}`;
+    return nameServer(info, hello);
   } finally {
     await client.close();
   }
+}
+
+/**
+ * The line `describeServer` prints, from the server's `buildInfo` and `hello` answers.
+ * FerretDB reports a MongoDB version for drivers to go by, and its own version beside it:
+ * v1 in `ferretdbVersion`, v2 in `ferretdb.version`.
+ */
+export function nameServer(info: mongo.Document, hello: mongo.Document): string {
+  const topology = hello.setName
+    ? `replica set ${hello.setName}`
+    : hello.msg === 'isdbgrid'
+      ? 'mongos'
+      : 'standalone';
+  const ferretdb: unknown = info.ferretdb?.version ?? info.ferretdbVersion;
+  return ferretdb !== undefined
+    ? `FerretDB ${ferretdb} (reports MongoDB ${info.version}), ${topology}`
+    : `mongod ${info.version}, ${topology}`;
 }
 
 /** A free TCP port on 127.0.0.1 (free when asked; a server started right after will get it). */

@@ -2,7 +2,8 @@
 // the test harness, the demo and the benchmark.
 //
 // We build this instead of `go install .../cmd/ferretdb`, whose binary panics at start
-// because the published module lacks build/version/version.txt.
+// because the published module lacks build/version/version.txt. For the same reason an
+// embedded FerretDB reports its version as "unknown"; setVersion puts the real one back.
 //
 // It prints one line, "READY <mongodb uri> <data dir>", on stdout once it accepts connections. It
 // stops, and removes the data directory it created, on SIGINT or SIGTERM or when its
@@ -18,10 +19,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
+	"github.com/FerretDB/FerretDB/build/version"
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
+
+// ferretdbModule is the module whose version buildInfo should report as ferretdbVersion.
+const ferretdbModule = "github.com/FerretDB/FerretDB"
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on; port 0 picks a free one")
@@ -31,6 +37,8 @@ func main() {
 	sqliteParams := flag.String("sqlite-params", "_pragma=synchronous(normal)&_txlock=immediate",
 		"query parameters for the SQLite URI; the default skips an fsync per commit (fine for throwaway test data) and takes the write lock at BEGIN, so concurrent writers wait for it instead of failing with SQLITE_BUSY")
 	flag.Parse()
+
+	setVersion()
 
 	if err := run(*listen, *dir, *watchStdin, *logLevel, *sqliteParams); err != nil {
 		fmt.Fprintln(os.Stderr, "ferretdb helper:", err)
@@ -83,4 +91,21 @@ func run(listen, dir string, watchStdin bool, logLevel, sqliteParams string) err
 	fmt.Printf("READY %s %s\n", f.MongoDBURI(), dir)
 
 	return f.Run(ctx)
+}
+
+// setVersion sets the version FerretDB reports (buildInfo's ferretdbVersion, serverStatus)
+// to the version of the FerretDB module this binary was built with, as go.mod pins it.
+// FerretDB reads version.Get() on every request, and its own embedding code sets fields
+// of it the same way (Package = "embedded").
+func setVersion() {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	for _, dep := range info.Deps {
+		if dep.Path == ferretdbModule {
+			version.Get().Version = dep.Version
+			return
+		}
+	}
 }
