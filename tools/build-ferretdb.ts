@@ -2,7 +2,7 @@
 // Go build happens before the tests, outside any test timeout.
 import { buildFerretDB } from './test-server';
 
-buildFerretDB().then(
+buildFerretDB('the tests fall back to it when no mongod is available').then(
   (bin) => process.stdout.write(`${bin}\n`),
   (err: Error) => {
     process.stderr.write(`${err.message}\n`);

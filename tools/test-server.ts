@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { mongo } from 'mongoose';
 
@@ -47,16 +47,38 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
-/** Builds the FerretDB helper with `go build` (modules from the Go proxy) unless cached. */
-export async function buildFerretDB(): Promise<string> {
+/** The FerretDB version the helper is built with, as tools/ferretdb/go.mod pins it. */
+function ferretdbModuleVersion(): string {
+  const goMod = readFileSync(join(FERRETDB_SRC, 'go.mod'), 'utf8');
+  return /^require github\.com\/FerretDB\/FerretDB (\S+)/m.exec(goMod)?.[1] ?? 'v1';
+}
+
+/**
+ * Builds the FerretDB helper with `go build` (modules from the Go proxy) unless cached.
+ * `why` completes the line printed before the build, which can take minutes.
+ */
+export async function buildFerretDB(why = 'no mongod is available'): Promise<string> {
   const bin = ferretdbBinaryPath();
   if (existsSync(bin)) return bin;
   mkdirSync(join(ROOT, '.cache', 'ferretdb'), { recursive: true });
   const tmp = `${bin}.${process.pid}.tmp`;
-  process.stderr.write(`building the FerretDB helper into ${bin} (first run only)...\n`);
+  process.stderr.write(
+    `building the FerretDB helper (FerretDB ${ferretdbModuleVersion()}, SQLite backend) with go build, ` +
+      `because ${why}; its modules come from the Go module proxy, and a first build takes about 3 minutes...\n`,
+  );
+  const started = Date.now();
   await run('go', ['build', '-trimpath', '-o', tmp, '.'], FERRETDB_SRC);
   renameSync(tmp, bin);
+  process.stderr.write(
+    `built the FerretDB helper in ${duration(Date.now() - started)}: ${relative(process.cwd(), bin)}\n`,
+  );
   return bin;
+}
+
+/** `ms` as minutes and seconds, for a person reading a build log. */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1_000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
 /** Starts FerretDB on 127.0.0.1:`port` (0 picks a free one), in a temp dir it removes on stop. */
@@ -97,15 +119,19 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
 export async function startMongod(
   options: { port?: number; replSet?: boolean; binary?: string } = {},
 ): Promise<RunningServer> {
-  process.env.MONGOMS_MAX_RETRIES ??= '0';
+  // One download attempt: in mongodb-memory-server 11 this count includes the first try, so
+  // 0 never downloads at all and only says "Max retries exceeded".
+  process.env.MONGOMS_MAX_RETRIES ??= '1';
   const mms = await import('mongodb-memory-server');
+  // Find (or download) the binary before starting: a failure here is a plain rejection,
+  // while a failed create() also prints the whole stack trace through console.warn.
+  const mongodBinary = options.binary ?? (await mms.MongoBinary.getPath());
   // A 1 s TTL monitor, so the specs that watch it delete do not wait a minute.
   const args = ['--setParameter', 'ttlMonitorSleepSecs=1'];
   const binary = options.binary === undefined ? {} : { systemBinary: options.binary };
   const server = options.replSet
     ? await mms.MongoMemoryReplSet.create({ replSet: { count: 1, args }, binary })
     : await mms.MongoMemoryServer.create({ instance: { port: options.port, args }, binary });
-  const mongodBinary = options.binary ?? (await mms.MongoBinary.getPath());
   const uri = server.getUri().replace(/\/[^/?]*(\?|$)/, '/$1');
   return {
     uri,
@@ -122,28 +148,45 @@ const HOW =
   '  3. the Go toolchain (go >= 1.22) and the Go module proxy, to build the FerretDB helper in tools/ferretdb.';
 
 /**
- * Resolves the server for a run. `notes` collects why earlier choices were passed over.
+ * Resolves the server for a run. `say` gets one line for each choice passed over, as soon
+ * as it is passed over (before a FerretDB build that can take minutes); by default stderr.
  */
-export async function resolveServer(notes: string[] = []): Promise<RunningServer> {
+export async function resolveServer(
+  say: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<RunningServer> {
   const external = process.env.MONGODB_URI;
   if (external !== undefined && external !== '') {
     return { uri: external, kind: 'external', stop: async () => {} };
   }
+  const tried: string[] = [];
   try {
     return await startMongod();
   } catch (err) {
-    notes.push(`mongod (mongodb-memory-server) unavailable: ${firstLine(err)}`);
+    tried.push(`mongod (mongodb-memory-server): ${reason(err)}`);
+    say(
+      `no mongod could be had from mongodb-memory-server (${reason(err)}); using the embedded FerretDB helper instead`,
+    );
   }
   try {
     return await startFerretDB();
   } catch (err) {
-    notes.push(`FerretDB helper unavailable: ${firstLine(err)}`);
+    tried.push(`FerretDB helper: ${reason(err)}`);
   }
-  throw new Error(`${HOW}\nTried:\n  - ${notes.join('\n  - ')}`);
+  throw new Error(`${HOW}\nTried:\n  - ${tried.join('\n  - ')}`);
 }
 
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0];
+/**
+ * An error's message on one line: its first line, joined with the next while it ends in a
+ * colon (mongodb-memory-server's download errors give the cause on the line after "Details:").
+ */
+function reason(err: unknown): string {
+  const lines = String((err as Error)?.message ?? err)
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  let text = lines.shift() ?? 'unknown error';
+  while (text.endsWith(':') && lines.length > 0) text += ` ${lines.shift()}`;
+  return text;
 }
 
 /** One line naming the server, from `buildInfo`. */

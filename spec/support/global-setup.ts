@@ -19,14 +19,16 @@ declare global {
  * workers through the environment (workers start after this and inherit it).
  */
 export default async function globalSetup(): Promise<void> {
-  const notes: string[] = [];
-  const server = await resolveServer(notes);
+  // Jest leaves its "Determining test suites" line open: the first line starts a new one.
+  let lead = '\n';
+  const say = (line: string) => {
+    process.stdout.write(`${lead}[server] ${line}\n`);
+    lead = '';
+  };
+  const server = await resolveServer(say);
   const servers = [server];
   globalThis.__CMS_SERVERS__ = servers;
-  for (const note of notes) process.stdout.write(`\n[server] ${note}`);
-  process.stdout.write(
-    `\n[server] using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})\n`,
-  );
+  say(`using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})`);
 
   const caps = await probeCapabilities(server.uri);
   let replSetUri = caps.replicaSet.ok ? server.uri : '';
@@ -37,12 +39,10 @@ export default async function globalSetup(): Promise<void> {
     servers.push(rs);
     replSetUri = rs.uri;
     replSetCaps = await probeCapabilities(rs.uri);
-    process.stdout.write(
-      `[server] replica set for replica-set specs: ${await describeServer(rs.uri)}\n`,
-    );
+    say(`replica set for replica-set specs: ${await describeServer(rs.uri)}`);
   }
   for (const [name, cap] of Object.entries(caps)) {
-    process.stdout.write(`[server] ${name}: ${cap.ok ? 'yes' : 'no'} (${cap.reason})\n`);
+    say(`${name}: ${cap.ok ? 'yes' : 'no'} (${cap.reason})`);
   }
 
   process.env.CMS_TEST_URI = server.uri;
