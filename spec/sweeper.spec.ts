@@ -1,8 +1,45 @@
+import type { MongooseStore, MongooseStoreOptions } from '../lib/index';
 import { Sweeper } from '../lib/sweeper';
-import { eventually, sid, useDatabase } from './support/server';
+import { useDeleters } from './support/deleter';
+import { cookie, eventually, sid, uniqueCollection, useDatabase } from './support/server';
 
 const db = useDatabase('sweeper');
-const sessions = () => db.db.collection<{ _id: string; expiresAt: Date }>('sessions');
+const deleter = useDeleters();
+
+// The store specs sweep a collection of the test's own with autoIndex: false, which no TTL
+// index covers: whatever the server, only our sweeper (or the spec's own deleter) deletes.
+let name = '';
+beforeEach(() => {
+  name = uniqueCollection();
+});
+const sessions = () => db.db.collection<{ _id: string; expiresAt: Date }>(name);
+const open = (options: MongooseStoreOptions) =>
+  db.open({ collection: name, autoIndex: false, ...options });
+const expired = (ms = 1_000) => ({ _id: sid(), expiresAt: new Date(Date.now() - ms) });
+
+/** Counts the sweeps of `store` from now on. */
+function sweepsOf(store: MongooseStore): { runs: number; deleted: number } {
+  const seen = { runs: 0, deleted: 0 };
+  store.on('sweep', (n) => {
+    seen.runs += 1;
+    seen.deleted += n;
+  });
+  return seen;
+}
+
+/**
+ * Resolves once a running sweeper on a collection of its own has swept `runs` more times: long
+ * enough for any sweeper at `every` ms to have run too, however slow the machine is today.
+ */
+async function sweeperTime(every: number, runs = 3): Promise<void> {
+  const witness = await db.open({
+    collection: uniqueCollection('witness'),
+    autoIndex: false,
+    lifecheck: every,
+  });
+  const seen = sweepsOf(witness);
+  await eventually(() => seen.runs >= runs, 10_000, `${runs} sweeps of a witness`);
+}
 
 describe('Sweeper', () => {
   it('never overlaps runs, even when a run outlasts the interval', async () => {
@@ -54,44 +91,59 @@ describe('Sweeper', () => {
 
 describe('the store sweeper', () => {
   it('deletes expired sessions every lifecheck ms and reports the count', async () => {
-    const store = await db.open({ lifecheck: 100 });
+    const store = await open({ lifecheck: 100 });
+    const seen = sweepsOf(store);
     const live = sid();
-    await store.set(live, { cookie: { expires: new Date(Date.now() + 60_000) } } as never);
-    await sessions().insertMany([
-      { _id: sid(), expiresAt: new Date(Date.now() - 1_000) },
-      { _id: sid(), expiresAt: new Date(Date.now() - 2_000) },
-    ]);
-    const deleted: number[] = [];
-    store.on('sweep', (n) => deleted.push(n));
-    await eventually(() => deleted.some((n) => n > 0), 5_000, 'a sweep that deletes');
-    expect(deleted.reduce((a, b) => a + b, 0)).toBe(2);
+    await store.set(live, { cookie: cookie() } as never);
+    await sessions().insertMany([expired(1_000), expired(2_000)]);
+    await eventually(() => seen.deleted > 0, 5_000, 'a sweep that deletes');
+    expect(seen.deleted).toBe(2);
     expect((await sessions().find().toArray()).map((d) => d._id)).toEqual([live]);
   });
 
   it('stops on close', async () => {
-    const store = await db.open({ lifecheck: 50 });
-    let sweeps = 0;
-    store.on('sweep', () => {
-      sweeps += 1;
-    });
-    await eventually(() => sweeps > 0, 5_000, 'a first sweep');
+    const store = await open({ lifecheck: 50 });
+    const seen = sweepsOf(store);
+    await eventually(() => seen.runs > 0, 5_000, 'a first sweep');
     await store.close();
-    const after = sweeps;
-    await sessions().insertOne({ _id: sid(), expiresAt: new Date(Date.now() - 1_000) });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(sweeps).toBe(after);
+    const after = seen.runs;
+    await sessions().insertOne(expired());
+    await sweeperTime(50);
+    expect(seen.runs).toBe(after);
     expect(await sessions().countDocuments()).toBe(1);
   });
 
   it('does not run with lifecheck -1, even where the server refuses TTL', async () => {
-    const store = await db.open({ lifecheck: -1 });
-    let sweeps = 0;
-    store.on('sweep', () => {
-      sweeps += 1;
-    });
+    const store = await db.open({ collection: name, lifecheck: -1 });
+    const seen = sweepsOf(store);
     expect(
       (store as unknown as { cleanup: { interval: number | undefined } }).cleanup.interval,
     ).toBeUndefined();
-    expect(sweeps).toBe(0);
+    await sweeperTime(50);
+    expect(seen.runs).toBe(0);
+  });
+});
+
+describe('the store sweeper, while another client deletes expired sessions at once', () => {
+  it('keeps sweeping without error, never deletes a live session, and deletes each expired one once between them', async () => {
+    const store = await open({ lifecheck: 50 });
+    const errors: Error[] = [];
+    store.on('error', (err) => errors.push(err));
+    const seen = sweepsOf(store);
+    const running = deleter(sessions());
+    const live = sid();
+    await store.set(live, { cookie: cookie(), n: 1 } as never);
+    const stale = [expired(1_000), expired(2_000), expired(3_000)];
+    await sessions().insertMany(stale);
+    await eventually(
+      async () => (await sessions().countDocuments({ _id: { $ne: live } })) === 0,
+      5_000,
+      'the expired sessions to vanish',
+    );
+    const runs = seen.runs;
+    await eventually(() => seen.runs >= runs + 2, 5_000, 'two more sweeps');
+    expect(errors).toEqual([]);
+    expect(seen.deleted + running.deleted).toBe(stale.length);
+    expect(await store.get(live)).toMatchObject({ n: 1 });
   });
 });
