@@ -104,12 +104,16 @@ describe('the store sweeper', () => {
   it('stops on close', async () => {
     const store = await open({ lifecheck: 50 });
     const seen = sweepsOf(store);
+    // A sweeper left running would meet the closed store and say so here.
+    const errors: Error[] = [];
+    store.on('error', (err) => errors.push(err));
     await eventually(() => seen.runs > 0, 5_000, 'a first sweep');
     await store.close();
     const after = seen.runs;
     await sessions().insertOne(expired());
     await sweeperTime(50);
     expect(seen.runs).toBe(after);
+    expect(errors).toEqual([]);
     expect(await sessions().countDocuments()).toBe(1);
   });
 
