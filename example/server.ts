@@ -1,5 +1,6 @@
 // The demo: `npm start`. It uses MONGODB_URI, or else the same embedded server the tests use.
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createStore } from 'connect-mongoose-session';
 import { describeServer, resolveServer } from '../tools/test-server';
@@ -36,11 +37,25 @@ async function main(): Promise<void> {
     console.log(`the server has no TTL indexes: sweeping every ${every} ms`),
   );
 
-  const server = createApp({ store, secret, maxAge }).listen(port, () => {
-    console.log(
-      `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/`,
-    );
+  const shutdown = async () => {
+    await store.close();
+    await db.stop();
+  };
+  const app = createApp({ store, secret, maxAge });
+  // Express 5 hands a failed listen (a busy port) to this callback, not to a throw.
+  const server = await new Promise<Server | NodeJS.ErrnoException>((ok) => {
+    const listening = app.listen(port, (err?: Error) => ok(err ?? listening));
   });
+  if (server instanceof Error) {
+    console.error(
+      server.code === 'EADDRINUSE' ? `port ${port} is in use; set PORT` : server.message,
+    );
+    await shutdown();
+    process.exit(1);
+  }
+  console.log(
+    `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -49,8 +64,7 @@ async function main(): Promise<void> {
     console.log(`${signal}: stopping`);
     server.closeAllConnections();
     await new Promise((done) => server.close(done));
-    await store.close();
-    await db.stop();
+    await shutdown();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { sign } from 'cookie-signature';
 import request from 'supertest';
@@ -77,47 +77,80 @@ const portOpen = (port: number) =>
     s.once('error', () => ok(false));
   });
 
+/** Spawns the demo as `npm start` runs it (without the build), on the embedded server. */
+function startDemo(port: number) {
+  const env = { ...process.env, PORT: String(port), SESSION_SECRET: 'x' } as NodeJS.ProcessEnv;
+  delete env.MONGODB_URI;
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'example/server.ts'],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const demo = {
+    child,
+    out: '',
+    exited: new Promise<number | null>((ok) => child.once('exit', (code) => ok(code))),
+    /** The data directory the demo printed, if it started the embedded FerretDB. */
+    dataDir: () => /data directory: (\S+)/.exec(demo.out)?.[1],
+  };
+  child.stdout.on('data', (d) => {
+    demo.out += d;
+  });
+  child.stderr.on('data', (d) => {
+    demo.out += d;
+  });
+  return demo;
+}
+
 describe('npm start', () => {
   it('prints its URL, serves the page, and leaves no server or temp dir behind on SIGINT', async () => {
-    const env = { ...process.env, PORT: '0', SESSION_SECRET: 'x' } as NodeJS.ProcessEnv;
-    delete env.MONGODB_URI;
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'example/server.ts'],
-      {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    const demo = startDemo(0);
     const url = await new Promise<string>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`no URL printed:\n${out}`)), 60_000);
-      child.stdout.on('data', () => {
-        const m = /demo on (http:\/\/localhost:\d+\/)/.exec(out);
+      const timer = setTimeout(() => fail(new Error(`no URL printed:\n${demo.out}`)), 60_000);
+      demo.child.stdout.on('data', () => {
+        const m = /demo on (http:\/\/localhost:\d+\/)/.exec(demo.out);
         if (m) {
           clearTimeout(timer);
           ok(m[1]);
         }
       });
     });
-    const dbPort = Number(/mongodb:\/\/[^:]+:(\d+)/.exec(out)?.[1] ?? 0);
+    const dbPort = Number(/mongodb:\/\/[^:]+:(\d+)/.exec(demo.out)?.[1] ?? 0);
     const res = await request(url).get('/').expect(200);
     expect(countOf(res.text)).toBe(1);
 
-    child.kill('SIGINT');
-    expect(await exited).toBe(0);
+    demo.child.kill('SIGINT');
+    expect(await demo.exited).toBe(0);
     expect(await portOpen(Number(new URL(url).port))).toBe(false);
     if (dbPort) expect(await portOpen(dbPort)).toBe(false);
     // Only the demo's own data dir: other spec files start servers of their own meanwhile.
-    const dir = /data directory: (\S+)/.exec(out)?.[1];
+    const dir = demo.dataDir();
     if (dir !== undefined) expect(existsSync(dir)).toBe(false);
   }, 90_000);
+
+  describe('with its port taken', () => {
+    const holder = createServer();
+    let port = 0;
+    beforeAll(async () => {
+      // No host: the demo listens on every address, so this must hold them all.
+      await new Promise<void>((ok) => holder.listen(0, ok));
+      port = (holder.address() as AddressInfo).port;
+    });
+    afterAll(async () => {
+      await new Promise((done) => holder.close(done));
+    });
+
+    it('says the port is in use, exits with 1, and removes its data directory', async () => {
+      const demo = startDemo(port);
+      expect(await demo.exited).toBe(1);
+      expect(demo.out).toContain(`port ${port} is in use; set PORT`);
+      expect(demo.out).not.toContain('TypeError');
+      const dir = demo.dataDir();
+      if (dir !== undefined) expect(existsSync(dir)).toBe(false);
+    }, 90_000);
+  });
 });
