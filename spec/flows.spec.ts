@@ -1,8 +1,9 @@
 import express from 'express';
 import session, { type SessionOptions } from 'express-session';
 import request from 'supertest';
-import type { MongooseStore } from '../lib/index';
-import { eventually, useDatabase } from './support/server';
+import type { MongooseStore, MongooseStoreOptions } from '../lib/index';
+import { useDeleters } from './support/deleter';
+import { eventually, uniqueCollection, useDatabase } from './support/server';
 
 declare module 'express-session' {
   interface SessionData {
@@ -12,8 +13,19 @@ declare module 'express-session' {
 }
 
 const db = useDatabase('flows');
-const sessions = () =>
-  db.db.collection<{ _id: string; expiresAt: Date; session: string }>('sessions');
+const deleter = useDeleters();
+const sessions = (name = 'sessions') =>
+  db.db.collection<{ _id: string; expiresAt: Date; session: string }>(name);
+
+/**
+ * A store on a collection of the test's own that no TTL index covers (autoIndex: false) and no
+ * sweeper sweeps: on any server, an expired session stays until the spec deletes it.
+ */
+async function storeNobodyExpires(options: MongooseStoreOptions = {}) {
+  const name = uniqueCollection();
+  const store = await db.open({ collection: name, autoIndex: false, lifecheck: -1, ...options });
+  return { store, coll: sessions(name) };
+}
 
 /** An app whose routes exercise the session the way real apps do. */
 function app(store: MongooseStore, options: Partial<SessionOptions> = {}) {
@@ -73,14 +85,14 @@ describe('express-session with the store', () => {
   });
 
   it('does not serve a session whose 1 s cookie has expired, even before any deletion', async () => {
-    const store = await db.open({ lifecheck: -1 });
+    const { store, coll } = await storeNobodyExpires();
     const res = await request(app(store, { cookie: { maxAge: 1_000 } }))
       .get('/count')
       .expect(200, '1');
     const cookie = res.headers['set-cookie'][0];
     const id = sidOf(cookie);
     await eventually(async () => (await store.get(id)) === null, 5_000, 'the session to expire');
-    expect(await sessions().countDocuments({ _id: id })).toBe(1);
+    expect(await coll.countDocuments({ _id: id })).toBe(1);
     // The stale cookie, sent again, starts over.
     await request(app(store, { cookie: { maxAge: 1_000 } }))
       .get('/count')
@@ -163,5 +175,38 @@ describe('express-session with the store', () => {
     const current = (await store.get(id)) as unknown as Record<string, unknown>;
     await store.set(id, { ...current, count: 41 } as never);
     await agent.get('/reload').expect(200, '41');
+  });
+});
+
+describe('express-session with the store, while another client deletes expired sessions at once', () => {
+  it('counts across requests: live sessions are never the deleted ones', async () => {
+    const { store, coll } = await storeNobodyExpires();
+    const running = deleter(coll);
+    const agent = request.agent(app(store));
+    for (const n of [1, 2, 3]) await agent.get('/count').expect(200, String(n));
+    expect(running.rounds).toBeGreaterThan(0);
+    expect(await coll.countDocuments()).toBe(1);
+  });
+
+  it('starts over from a stale cookie whose expired session was already deleted', async () => {
+    const { store, coll } = await storeNobodyExpires();
+    const running = deleter(coll);
+    const res = await request(app(store, { cookie: { maxAge: 1_000 } }))
+      .get('/count')
+      .expect(200, '1');
+    const cookie = res.headers['set-cookie'][0];
+    const id = sidOf(cookie);
+    // Only the deleter can remove it: the store neither sweeps nor has a TTL index here.
+    await eventually(
+      async () => (await coll.countDocuments({ _id: id })) === 0,
+      5_000,
+      'the deleter to remove the expired session',
+    );
+    expect(running.deleted).toBeGreaterThan(0);
+    const again = await request(app(store, { cookie: { maxAge: 1_000 } }))
+      .get('/count')
+      .set('Cookie', cookie.split(';')[0])
+      .expect(200, '1');
+    expect(sidOf(again.headers['set-cookie'][0])).not.toBe(id);
   });
 });
