@@ -22,10 +22,17 @@ function sizeOf(v: unknown): number {
     : mongoose.mongo.BSON.calculateObjectSize({ v });
 }
 
+/** The server's code name and number, without its message (which may quote the session). */
+function serverSaid(err: unknown): string {
+  const e = err as { codeName?: unknown; code?: unknown };
+  return `${typeof e.codeName === 'string' ? e.codeName : 'error'} (code ${String(e.code)})`;
+}
+
 /**
  * Turns sessions into documents and back through the chosen serializer. The cookie and the
  * rest of the session are stored apart, so that a touch can rewrite the cookie alone.
- * Every failure is a {@link MongooseStoreError}, raised before anything is written.
+ * Every failure is a {@link MongooseStoreError}, raised before anything is written. No message
+ * holds a session id or session data: the errors may well end up in an application's log.
  */
 export class SessionCodec {
   constructor(private readonly serializer: SessionSerializer) {}
@@ -43,46 +50,48 @@ export class SessionCodec {
       cookie: this.serialize(plainCookie(cookie)),
       session: this.serialize(data),
     };
-    if (sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64 > MAX_DOCUMENT) {
+    const size = sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64;
+    if (size > MAX_DOCUMENT) {
       throw new MongooseStoreError(
         'ERR_SESSION_TOO_LARGE',
-        `session ${sid} is over the 16 MiB document limit`,
+        `the session is about ${Math.ceil(size / 1024)} KiB, over the server's 16 MiB document limit`,
       );
     }
     return doc;
   }
 
-  /** The session a document holds, as express-session expects it: cookie first. */
+  /**
+   * The session a document holds, as express-session expects it: cookie first.
+   * @throws MongooseStoreError `ERR_SESSION_UNREADABLE` when the serializer cannot read it.
+   */
   decode(doc: SessionDocument): SessionData {
     try {
       return {
         cookie: this.serializer.deserialize(doc.cookie),
         ...this.serializer.deserialize(doc.session),
       } as unknown as SessionData;
-    } catch (err) {
+    } catch {
+      // The parser's message may quote the stored data: it is not kept.
       throw new MongooseStoreError(
-        'ERR_SESSION_SERIALIZE',
-        `stored session ${doc._id} could not be read`,
-        err,
+        'ERR_SESSION_UNREADABLE',
+        'a stored session could not be read (written by another serializer, or damaged); it is treated as missing',
       );
     }
   }
 
-  /** The error to report for a failed write of `sid`: typed when the server refused the document. */
-  rejection(sid: string, err: unknown): unknown {
+  /** The error to report for a failed write: typed when the server refused the document. */
+  rejection(err: unknown): unknown {
     const code = (err as { code?: unknown } | null)?.code as number;
     if (TOO_LARGE.has(code)) {
       return new MongooseStoreError(
         'ERR_SESSION_TOO_LARGE',
-        `session ${sid} is over the document limit`,
-        err,
+        `the server refused the session as over its document limit: ${serverSaid(err)}`,
       );
     }
     if (REJECTED.has(code)) {
       return new MongooseStoreError(
         'ERR_SESSION_REJECTED',
-        `the server refused session ${sid}: ${(err as Error).message}`,
-        err,
+        `the server refused the session (a key or value it cannot hold): ${serverSaid(err)}`,
       );
     }
     return err;
@@ -92,10 +101,16 @@ export class SessionCodec {
     try {
       return this.serializer.serialize(value);
     } catch (err) {
+      if (err instanceof MongooseStoreError) throw err;
+      // JSON.stringify names the keys of a cycle: only the kind of failure is kept.
+      const kind = /bigint/i.test(String((err as Error)?.message))
+        ? 'a BigInt'
+        : /circular/i.test(String((err as Error)?.message))
+          ? 'a cycle'
+          : 'a value its serializer could not handle (a throwing toJSON?)';
       throw new MongooseStoreError(
         'ERR_SESSION_SERIALIZE',
-        `session could not be serialized: ${(err as Error).message}`,
-        err,
+        `the session could not be serialized: it holds ${kind}`,
       );
     }
   }

@@ -1,10 +1,18 @@
+import { createHash } from 'node:crypto';
+
 /**
  * What went wrong, as a stable string you can branch on.
  *
  * - `ERR_SESSION_TOO_LARGE`: the stored document would pass the server's 16 MiB limit.
  * - `ERR_SESSION_SERIALIZE`: the serializer could not turn the session into something storable
  *   (a cycle, a `BigInt`, a throwing `toJSON`).
- * - `ERR_SESSION_REJECTED`: the server refused the document (for example a key it cannot hold).
+ * - `ERR_SESSION_REJECTED`: the document holds a value or a key that the server cannot hold (a
+ *   `NaN` or an infinite number under `serializer: 'bson'`, a key with a NUL byte, a key the
+ *   server refuses); refused before it is sent when the store can tell, else by the server.
+ * - `ERR_SESSION_UNREADABLE`: a stored session could not be decoded (another serializer wrote
+ *   it, or it was damaged). Reported through the `error` event; the session reads as missing.
+ * - `ERR_INVALID_TTL`: a `ttl` function threw, or gave something other than a finite number of
+ *   milliseconds within the allowed range.
  * - `ERR_INDEX_CONFLICT`: an index on `expiresAt` has other options and could not be corrected.
  * - `ERR_STORE_CLOSED`: the store was closed.
  */
@@ -12,12 +20,15 @@ export type MongooseStoreErrorCode =
   | 'ERR_SESSION_TOO_LARGE'
   | 'ERR_SESSION_SERIALIZE'
   | 'ERR_SESSION_REJECTED'
+  | 'ERR_SESSION_UNREADABLE'
+  | 'ERR_INVALID_TTL'
   | 'ERR_INDEX_CONFLICT'
   | 'ERR_STORE_CLOSED';
 
 /**
  * The error the store gives for anything but bad arguments (those are a `TypeError`).
- * In every case the stored session is left as it was.
+ * In every case the stored session is left as it was. Its message never holds a session id or
+ * session data (at most {@link sidTag}'s short tag), so it is safe to log.
  */
 export class MongooseStoreError extends Error {
   /** A stable code; see {@link MongooseStoreErrorCode}. */
@@ -33,6 +44,14 @@ export class MongooseStoreError extends Error {
     this.name = 'MongooseStoreError';
     this.code = code;
   }
+}
+
+/**
+ * A short tag for a session id, for messages and debug lines: the first 8 hex digits of its
+ * SHA-256. It tells two sessions apart in a log without giving anyone the id to replay.
+ */
+export function sidTag(sid: string): string {
+  return `#${createHash('sha256').update(sid).digest('hex').slice(0, 8)}`;
 }
 
 /** A `TypeError` whose message starts with the package name. */
