@@ -1,13 +1,43 @@
 import type { SessionData } from 'express-session';
+import { MongooseStoreError } from './errors.js';
 
-/** A lifetime in milliseconds, or a function of the session that returns one. */
+/**
+ * A lifetime in milliseconds, or a function of the session that returns one. A function may
+ * return 0 or less to have `set` delete the session.
+ */
 export type Ttl = number | ((session: SessionData) => number);
+
+/** The longest lifetime a `ttl` may give: 100 years, in milliseconds. */
+export const MAX_TTL = 100 * 365 * 24 * 60 * 60 * 1000;
+
+function badTtl(detail: string, cause?: unknown): MongooseStoreError {
+  return new MongooseStoreError('ERR_INVALID_TTL', `ttl: the function ${detail}`, cause);
+}
+
+/** What a `ttl` function gives for `session`, checked as the static option is. */
+function lifetime(ttl: (session: SessionData) => number, session: SessionData): number {
+  let ms: unknown;
+  try {
+    ms = ttl(session);
+  } catch (err) {
+    // The thrown error is the user's own: kept as the cause, never put in the message.
+    throw badTtl('threw', err);
+  }
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms > MAX_TTL)
+    throw badTtl(
+      `gave ${typeof ms === 'number' ? String(ms) : `a ${typeof ms}`}; expected milliseconds up to ${MAX_TTL}, or 0 or less to delete the session`,
+    );
+  return ms;
+}
 
 /**
  * When a session expires, in epoch milliseconds: its cookie's `expires` when the cookie has
  * one, else `now + ttl`. The only place the store computes an expiry. It returns a number,
  * not a Date, so the touch path that decides to skip allocates nothing; and it reads the
  * clock only when the cookie has no expiry, when `now` is not given.
+ *
+ * @throws MongooseStoreError `ERR_INVALID_TTL` when a `ttl` function throws or gives
+ *   something other than a finite number of milliseconds up to {@link MAX_TTL}.
  */
 export function expiryOf(session: SessionData, ttl: Ttl, now?: number): number {
   const expires: unknown = session?.cookie?.expires;
@@ -18,6 +48,6 @@ export function expiryOf(session: SessionData, ttl: Ttl, now?: number): number {
         ? new Date(expires).getTime()
         : Number.NaN;
   if (!Number.isNaN(at)) return at;
-  const ms = typeof ttl === 'function' ? ttl(session) : ttl;
-  return (now ?? Date.now()) + (Number.isFinite(ms) ? ms : 0);
+  const ms = typeof ttl === 'function' ? lifetime(ttl, session) : ttl;
+  return (now ?? Date.now()) + ms;
 }

@@ -1,6 +1,6 @@
 import type { Connection, ConnectOptions } from 'mongoose';
 import { typeError } from './errors.js';
-import type { Ttl } from './expiry.js';
+import { MAX_TTL, type Ttl } from './expiry.js';
 import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
 import { mergeUris } from './uris.js';
 
@@ -16,8 +16,10 @@ export interface MongooseStoreOptions {
   /** Collection that holds the sessions. Default `'sessions'`. */
   collection?: string;
   /**
-   * Lifetime of a session whose cookie has no `expires`, in milliseconds, or a function of
-   * the session that returns one. A lifetime ≤ 0 makes `set` delete the session.
+   * Lifetime of a session whose cookie has no `expires`, in milliseconds (1 to 100 years), or
+   * a function of the session that returns one; a function that returns 0 or less makes `set`
+   * delete the session. A function that throws or returns anything else fails `set` and
+   * `touch` with `ERR_INVALID_TTL`, and the stored session is left as it was.
    * Default 14 days (`1209600000`).
    */
   ttl?: Ttl;
@@ -78,10 +80,10 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function duration(name: string, v: unknown, min: number, hint = ''): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > MAX_TIMER) {
+function duration(name: string, v: unknown, min: number, hint = '', max = MAX_TIMER): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
     throw typeError(
-      `${name}: expected ${hint}milliseconds from ${min} to ${MAX_TIMER}, got ${String(v)}`,
+      `${name}: expected ${hint}milliseconds from ${min} to ${max}, got ${String(v)}`,
     );
   }
   return v;
@@ -144,7 +146,9 @@ export function resolveOptions(
   }
 
   const ttl = given.ttl ?? DEFAULT_TTL;
-  if (typeof ttl !== 'function') duration('ttl', ttl, 1);
+  // A static ttl of 0 or less would delete every session on save: a mistake, not a choice.
+  // Only the function form may give it, for the sessions it means to end.
+  if (typeof ttl !== 'function') duration('ttl', ttl, 1, 'a function or ', MAX_TTL);
 
   const lifecheck = given.lifecheck;
   if (lifecheck !== undefined && lifecheck !== -1)
