@@ -1,4 +1,5 @@
 import type { mongo } from 'mongoose';
+import { deleteInBatches } from './batches.js';
 import { ensureTtlIndex } from './indexes.js';
 import { log } from './log.js';
 import { FALLBACK_LIFECHECK, type ResolvedOptions } from './options.js';
@@ -31,11 +32,15 @@ export class Cleanup {
   ) {
     this.sweeper = new Sweeper(
       async () => {
-        const { deletedCount } = await (await collection()).deleteMany({
-          expiresAt: { $lte: new Date() },
-        });
-        log('swept %d expired sessions', deletedCount);
-        return deletedCount;
+        // In bounded batches: a backlog of any size is worked through, never refused whole.
+        const deleted = await deleteInBatches(
+          (await collection()) as unknown as mongo.Collection,
+          { expiresAt: { $lte: new Date() } },
+          'expiresAt',
+          () => this.stopped,
+        );
+        log('swept %d expired sessions', deleted);
+        return deleted;
       },
       { swept: hooks.swept, failed: hooks.failed },
     );
@@ -64,7 +69,14 @@ export class Cleanup {
     }
     if (refusal !== undefined) {
       const every = lifecheck ?? FALLBACK_LIFECHECK;
-      log('the server refused the TTL index (%s); sweeper every %d ms', refusal.message, every);
+      if (every === -1) {
+        log(
+          'WARNING: the server refused the TTL index (%s) and lifecheck is -1: nothing will delete expired sessions, and they will pile up',
+          refusal.message,
+        );
+      } else {
+        log('the server refused the TTL index (%s); sweeper every %d ms', refusal.message, every);
+      }
       this.hooks.refused(refusal, every);
     }
   }
