@@ -1,7 +1,8 @@
 /** A Node-style callback, as express-session passes to a store. */
 export type Callback<T> = (err: Error | null, value?: T) => void;
 
-function rethrowLater(thrown: unknown): void {
+/** Surfaces what a user's callback threw as an uncaught exception, outside our promises. */
+export function rethrowLater(thrown: unknown): void {
   // The callback itself threw. Calling it again would be wrong, and swallowing hides the
   // bug; so it surfaces as an uncaught exception, as a throwing callback of any Node API does.
   process.nextTick(() => {

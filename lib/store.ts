@@ -1,12 +1,11 @@
 import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
 import type { Connection, mongo } from 'mongoose';
-import { type Callback, settle } from './callback.js';
+import { type Callback, rethrowLater, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
 import { MongooseStoreError, typeError } from './errors.js';
-import { expiryOf } from './expiry.js';
 import { log } from './log.js';
 import {
   type MongooseStoreOptions,
@@ -14,8 +13,10 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
-import { RecentExpiries } from './recent.js';
 import type { SessionDocument } from './schema.js';
+import { Sessions } from './sessions.js';
+
+const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
 
 /** The events a {@link MongooseStore} emits, with their arguments. */
 export interface MongooseStoreEvents {
@@ -49,15 +50,6 @@ export interface MongooseStore {
   emit<E extends keyof MongooseStoreEvents>(event: E, ...args: MongooseStoreEvents[E]): boolean;
 }
 
-/** The server's duplicate key error code. */
-const DUPLICATE_KEY = 11000;
-
-function checkSid(sid: unknown): asserts sid is string {
-  // Checked before any query is built: an object here would be an operator injection.
-  if (typeof sid !== 'string' || sid === '')
-    throw typeError(`session id must be a non-empty string, got ${typeof sid}`);
-}
-
 /**
  * An express-session store that keeps each session as one MongoDB document, through mongoose.
  *
@@ -69,10 +61,7 @@ export class MongooseStore extends Store {
   private readonly options: ResolvedOptions;
   private readonly connection: SessionConnection;
   private readonly cleanup: Cleanup;
-  private readonly recent = new RecentExpiries();
-  private readonly codec: SessionCodec;
-  /** Sessions express-session loaded from us; `set` on them never re-creates a destroyed one. */
-  private readonly loaded = new WeakSet<object>();
+  private readonly sessions: Sessions;
   private coll: mongo.Collection<SessionDocument> | undefined;
   private starting: ((err?: Error) => void) | undefined;
   private closed = false;
@@ -94,8 +83,13 @@ export class MongooseStore extends Store {
     if (callback !== undefined && typeof callback !== 'function')
       throw typeError('callback: expected a function');
     this.options = resolveOptions(uris, options);
-    this.codec = new SessionCodec(this.options.serializer);
     this.starting = callback;
+    this.sessions = new Sessions(
+      this.options,
+      new SessionCodec(this.options.serializer),
+      () => this.collection(),
+      { report: (err) => this.report(err) },
+    );
     this.cleanup = new Cleanup(this.options, () => this.collection(), {
       swept: (deleted) => this.emit('sweep', deleted),
       failed: (err) => this.report(err),
@@ -117,14 +111,14 @@ export class MongooseStore extends Store {
     sid: string,
     callback?: Callback<SessionData | null>,
   ): Promise<SessionData | null> | undefined {
-    return settle(this.read(sid), callback);
+    return this.run(() => this.sessions.read(sid), callback);
   }
 
   /** Creates or replaces a session; one whose expiry is already past is deleted instead. */
   set(sid: string, session: SessionData): Promise<void>;
   set(sid: string, session: SessionData, callback: Callback<void>): void;
   set(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> | undefined {
-    return settle(this.write(sid, session), callback);
+    return this.run(() => this.sessions.write(sid, session), callback);
   }
 
   /** Moves a session's expiry and stored cookie forward; a missing session stays missing. */
@@ -137,7 +131,7 @@ export class MongooseStore extends Store {
       this.options.touchAfter > 0 &&
       !this.closed &&
       typeof sid === 'string' &&
-      this.fresh(sid, session)
+      this.sessions.fresh(sid, session)
     ) {
       if (typeof callback !== 'function') return Promise.resolve();
       // A tick of its own, not one shared with other skips: nextTick carries the caller's
@@ -145,14 +139,14 @@ export class MongooseStore extends Store {
       process.nextTick(callback, null);
       return undefined;
     }
-    return settle(this.refresh(sid, session), callback);
+    return this.run(() => this.sessions.refresh(sid, session), callback);
   }
 
   /** Deletes a session. Deleting a missing one is not an error. */
   destroy(sid: string): Promise<void>;
   destroy(sid: string, callback: Callback<void>): void;
   destroy(sid: string, callback?: Callback<void>): Promise<void> | undefined {
-    return settle(this.remove(sid), callback);
+    return this.run(() => this.sessions.remove(sid), callback);
   }
 
   /** Every live session, keyed by session id. */
@@ -161,28 +155,28 @@ export class MongooseStore extends Store {
   all(
     callback?: Callback<Record<string, SessionData>>,
   ): Promise<Record<string, SessionData>> | undefined {
-    return settle(this.list(), callback);
+    return this.run(() => this.sessions.list(), callback);
   }
 
   /** How many live sessions there are. */
   length(): Promise<number>;
   length(callback: Callback<number>): void;
   length(callback?: Callback<number>): Promise<number> | undefined {
-    return settle(this.countLive(), callback);
+    return this.run(() => this.sessions.countLive(), callback);
   }
 
   /** The seed's name for {@link MongooseStore.length}: how many live sessions there are. */
   count(): Promise<number>;
   count(callback: Callback<number>): void;
   count(callback?: Callback<number>): Promise<number> | undefined {
-    return settle(this.countLive(), callback);
+    return this.run(() => this.sessions.countLive(), callback);
   }
 
   /** Deletes every session. Works before the collection exists. */
   clear(): Promise<void>;
   clear(callback: Callback<void>): void;
   clear(callback?: Callback<void>): Promise<void> | undefined {
-    return settle(this.removeAll(), callback);
+    return this.run(() => this.sessions.removeAll(), callback);
   }
 
   /** Stops the sweeper and closes the connection if the store opened it. Safe to call twice. */
@@ -197,98 +191,31 @@ export class MongooseStore extends Store {
   /** Marks sessions loaded from this store, so that `set` will not resurrect them once destroyed. */
   override createSession(req: Request, session: SessionData): Session & SessionData {
     const created = super.createSession(req, session);
-    this.loaded.add(created);
+    this.sessions.loadedFrom(created);
     return created;
   }
 
   private async collection(): Promise<mongo.Collection<SessionDocument>> {
-    if (this.closed) throw new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
+    if (this.closed) throw closedError();
     if (this.coll !== undefined) return this.coll;
     await this.connection.open();
     return this.coll as unknown as mongo.Collection<SessionDocument>;
   }
 
-  private async read(sid: string): Promise<SessionData | null> {
-    checkSid(sid);
-    const doc = await (await this.collection()).findOne({ _id: sid });
-    // The TTL monitor may lag by a minute or be absent: expiry is checked here on every read.
-    const at = doc?.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0;
-    if (doc === null || at <= Date.now()) return null;
-    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
-    return this.codec.decode(doc);
-  }
-
-  private async write(sid: string, session: SessionData): Promise<void> {
-    checkSid(sid);
-    if (session === null || typeof session !== 'object')
-      throw typeError('set: session must be an object');
-    const now = Date.now();
-    const at = expiryOf(session, this.options.ttl, now);
-    if (at <= now) return this.remove(sid);
-    const doc = this.codec.encode(sid, session, new Date(at));
-    const coll = await this.collection();
-    // A session loaded from the store is only updated, never inserted: if a concurrent
-    // request destroyed it (logout), this late save must not bring it back.
-    const upsert = !this.loaded.has(session);
-    const replace = () => coll.replaceOne({ _id: sid }, doc, { upsert });
-    const result = await replace()
-      // Two upserts of one new id can race to insert it. mongod retries that itself; FerretDB
-      // answers E11000, and then the document exists: replacing it again is what we meant.
-      .catch((err: { code?: unknown }) =>
-        upsert && err?.code === DUPLICATE_KEY ? replace() : Promise.reject(err),
-      )
-      .catch((err) => {
-        throw this.codec.rejection(sid, err);
-      });
-    if (result.matchedCount + result.upsertedCount === 0) {
-      log('set %s: destroyed meanwhile; not re-created', sid);
-      return;
-    }
-    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
-  }
-
-  /** Whether a touch to this expiry may be skipped: the stored one is younger than touchAfter. */
-  private fresh(sid: string, session: SessionData): boolean {
-    const stored = this.recent.get(sid);
-    if (stored === undefined) return false;
-    const at = expiryOf(session, this.options.ttl);
-    // A shorter expiry is always written, so the server never keeps a session past its cookie.
-    return at >= stored && at - stored < this.options.touchAfter;
-  }
-
-  private async refresh(sid: string, session: SessionData): Promise<void> {
-    checkSid(sid);
-    const at = expiryOf(session, this.options.ttl);
-    const cookie = this.codec.cookie(session);
-    const result = await (await this.collection()).updateOne(
-      { _id: sid },
-      { $set: { expiresAt: new Date(at), cookie } },
+  /**
+   * Runs one operation for a public method. An operation still in flight when the store is
+   * closed fails with `ERR_STORE_CLOSED`, not with whatever the closing driver threw.
+   */
+  private run<T>(
+    work: () => Promise<T>,
+    callback: Callback<T> | undefined,
+  ): Promise<T> | undefined {
+    return settle(
+      work().catch((err: unknown) => {
+        throw this.closed && !(err instanceof TypeError) ? closedError() : err;
+      }),
+      callback,
     );
-    if (this.options.touchAfter > 0) {
-      if (result.matchedCount > 0) this.recent.remember(sid, at);
-      else this.recent.forget(sid);
-    }
-  }
-
-  private async remove(sid: string): Promise<void> {
-    checkSid(sid);
-    this.recent.forget(sid);
-    await (await this.collection()).deleteOne({ _id: sid });
-  }
-
-  private async list(): Promise<Record<string, SessionData>> {
-    const docs = await (await this.collection()).find({ expiresAt: { $gt: new Date() } }).toArray();
-    // fromEntries defines own properties, so an id like "__proto__" cannot touch the prototype.
-    return Object.fromEntries(docs.map((d) => [d._id, this.codec.decode(d)]));
-  }
-
-  private async countLive(): Promise<number> {
-    return (await this.collection()).countDocuments({ expiresAt: { $gt: new Date() } });
-  }
-
-  private async removeAll(): Promise<void> {
-    this.recent.forget();
-    await (await this.collection()).deleteMany({});
   }
 
   private onUp(conn: Connection): void {
@@ -306,7 +233,14 @@ export class MongooseStore extends Store {
   private started(err?: Error): void {
     const callback = this.starting;
     this.starting = undefined;
-    callback?.(err);
+    if (callback === undefined) return;
+    // Outside our promise chains: a throwing callback is an uncaught exception, as the
+    // callback of any other method, never an unhandled rejection.
+    try {
+      callback(err);
+    } catch (thrown) {
+      rethrowLater(thrown);
+    }
   }
 
   private report(err: Error): void {

@@ -1,0 +1,179 @@
+import type { SessionData } from 'express-session';
+import type { mongo } from 'mongoose';
+import { deleteInBatches } from './batches.js';
+import type { SessionCodec } from './codec.js';
+import { MongooseStoreError, sidTag, typeError } from './errors.js';
+import { expiryOf } from './expiry.js';
+import { log } from './log.js';
+import type { ResolvedOptions } from './options.js';
+import { RecentExpiries } from './recent.js';
+import type { SessionDocument } from './schema.js';
+
+/** A UTF-16 code unit that is half of a pair without its other half. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+/** The server's duplicate key error code. */
+const DUPLICATE_KEY = 11000;
+
+/**
+ * Checked before any query is built: an object here would be an operator injection, and ids
+ * that are not well-formed UTF-16 (a lone surrogate) all become U+FFFD on the wire, so
+ * `'\uD800'` and `'\uDFFF'` would read one another's session.
+ */
+function checkSid(sid: unknown): asserts sid is string {
+  if (typeof sid !== 'string' || sid === '')
+    throw typeError(`session id must be a non-empty string, got ${typeof sid}`);
+  if (LONE_SURROGATE.test(sid))
+    throw typeError('session id must be well-formed UTF-16 (a lone surrogate)');
+}
+
+function checkSession(session: unknown, method: string, needsCookie: boolean): void {
+  if (session === null || typeof session !== 'object')
+    throw typeError(
+      `${method}: session must be an object, got ${session === null ? 'null' : typeof session}`,
+    );
+  const { cookie } = session as { cookie?: unknown };
+  // touch writes the cookie alone: without one it would wipe the stored cookie.
+  if (needsCookie && (cookie === null || typeof cookie !== 'object'))
+    throw typeError(`${method}: session must have a cookie object`);
+}
+
+/** What the session operations tell the store. */
+export interface SessionsHooks {
+  /** A problem that fails no request (a stored session that cannot be read). */
+  report(err: Error): void;
+}
+
+/**
+ * The session documents: every read and write of one session, and the whole-collection
+ * operations. The hot paths are one round trip filtered by `_id` (plus, for `touch`, the
+ * expiry it must not revive).
+ */
+export class Sessions {
+  private readonly recent = new RecentExpiries();
+  /** Sessions express-session loaded from us; `set` on them never re-creates a destroyed one. */
+  private readonly loaded = new WeakSet<object>();
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly codec: SessionCodec,
+    private readonly collection: () => Promise<mongo.Collection<SessionDocument>>,
+    private readonly hooks: SessionsHooks,
+  ) {}
+
+  /** Marks a session express-session built from one we returned. */
+  loadedFrom(session: object): void {
+    this.loaded.add(session);
+  }
+
+  async read(sid: string): Promise<SessionData | null> {
+    checkSid(sid);
+    const doc = await (await this.collection()).findOne({ _id: sid });
+    // The TTL monitor may lag by a minute or be absent: expiry is checked here on every read.
+    const at = doc?.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0;
+    if (doc === null || at <= Date.now()) return null;
+    const session = this.decoded(doc);
+    if (session !== null && this.options.touchAfter > 0) this.recent.remember(sid, at);
+    return session;
+  }
+
+  async write(sid: string, session: SessionData): Promise<void> {
+    checkSid(sid);
+    checkSession(session, 'set', false);
+    const now = Date.now();
+    const at = expiryOf(session, this.options.ttl, now);
+    if (at <= now) return this.remove(sid);
+    const doc = this.codec.encode(sid, session, new Date(at));
+    const coll = await this.collection();
+    // A session loaded from the store is only updated, never inserted: if a concurrent
+    // request destroyed it (logout), this late save must not bring it back.
+    const upsert = !this.loaded.has(session);
+    const replace = () => coll.replaceOne({ _id: sid }, doc, { upsert });
+    const result = await replace()
+      // Two upserts of one new id can race to insert it. mongod retries that itself; FerretDB
+      // answers E11000, and then the document exists: replacing it again is what we meant.
+      .catch((err: { code?: unknown }) =>
+        upsert && err?.code === DUPLICATE_KEY ? replace() : Promise.reject(err),
+      )
+      .catch((err) => {
+        throw this.codec.rejection(err);
+      });
+    if (result.matchedCount + result.upsertedCount === 0) {
+      log('set %s: destroyed meanwhile; not re-created', sidTag(sid));
+      return;
+    }
+    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
+  }
+
+  /**
+   * Whether a touch to this expiry may be skipped: the stored one is younger than touchAfter.
+   * Never throws (it runs synchronously inside `touch`): when in doubt, the touch is written,
+   * and the write path reports what went wrong.
+   */
+  fresh(sid: string, session: SessionData): boolean {
+    const stored = this.recent.get(sid);
+    if (stored === undefined || session?.cookie == null) return false;
+    let at: number;
+    try {
+      at = expiryOf(session, this.options.ttl);
+    } catch {
+      return false;
+    }
+    // A shorter expiry is always written, so the server never keeps a session past its cookie.
+    return at >= stored && at - stored < this.options.touchAfter;
+  }
+
+  async refresh(sid: string, session: SessionData): Promise<void> {
+    checkSid(sid);
+    checkSession(session, 'touch', true);
+    const now = Date.now();
+    const at = expiryOf(session, this.options.ttl, now);
+    const cookie = this.codec.cookie(session);
+    // Only a live session is moved forward: one that expired, though not deleted yet, stays
+    // missing, as `get` already said it was.
+    const result = await (await this.collection()).updateOne(
+      { _id: sid, expiresAt: { $gt: new Date(now) } },
+      { $set: { expiresAt: new Date(at), cookie } },
+    );
+    if (this.options.touchAfter > 0) {
+      if (result.matchedCount > 0) this.recent.remember(sid, at);
+      else this.recent.forget(sid);
+    }
+  }
+
+  async remove(sid: string): Promise<void> {
+    checkSid(sid);
+    this.recent.forget(sid);
+    await (await this.collection()).deleteOne({ _id: sid });
+  }
+
+  async list(): Promise<Record<string, SessionData>> {
+    const docs = await (await this.collection()).find({ expiresAt: { $gt: new Date() } }).toArray();
+    const entries: [string, SessionData][] = [];
+    for (const doc of docs) {
+      const session = this.decoded(doc);
+      if (session !== null) entries.push([doc._id, session]);
+    }
+    // fromEntries defines own properties, so an id like "__proto__" cannot touch the prototype.
+    return Object.fromEntries(entries);
+  }
+
+  async countLive(): Promise<number> {
+    return (await this.collection()).countDocuments({ expiresAt: { $gt: new Date() } });
+  }
+
+  async removeAll(): Promise<void> {
+    this.recent.forget();
+    await deleteInBatches((await this.collection()) as unknown as mongo.Collection, {}, '_id');
+  }
+
+  /** A stored session, or `null` (reported) when it cannot be read: its owner is not locked out. */
+  private decoded(doc: SessionDocument): SessionData | null {
+    try {
+      return this.codec.decode(doc);
+    } catch (err) {
+      if (!(err instanceof MongooseStoreError)) throw err;
+      this.hooks.report(err);
+      return null;
+    }
+  }
+}
