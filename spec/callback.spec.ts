@@ -108,16 +108,32 @@ describe('store methods with callbacks', () => {
     expect(await store.length()).toBe(0);
   });
 
-  it('never call a throwing callback twice; its error surfaces as an uncaught exception', async () => {
+  const runFixture = async (mode: string) => {
     const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
     const { stdout } = await promisify(execFile)(
       tsx,
       [join(__dirname, 'fixtures', 'throwing-callback.ts')],
       {
-        env: { ...process.env, FIXTURE_URI: db.uri },
+        env: { ...process.env, FIXTURE_URI: db.uri, FIXTURE_MODE: mode },
         timeout: 30_000,
       },
     );
-    expect(JSON.parse(stdout.trim())).toEqual({ calls: 1, message: 'thrown by the callback' });
+    return JSON.parse(stdout.trim());
+  };
+
+  it('never call a throwing callback twice; its error surfaces as an uncaught exception', async () => {
+    expect(await runFixture('set')).toEqual({
+      kind: 'uncaughtException',
+      calls: 1,
+      message: 'thrown by the callback',
+    });
+  }, 40_000);
+
+  it('treat a throwing constructor callback the same: once, as an uncaught exception', async () => {
+    expect(await runFixture('constructor')).toEqual({
+      kind: 'uncaughtException',
+      calls: 1,
+      message: 'thrown by the callback',
+    });
   }, 40_000);
 });

@@ -27,6 +27,10 @@ describe('resolveOptions', () => {
     expect(resolveOptions(URI, { lifecheck: -1 }).lifecheck).toBe(-1);
   });
 
+  it('accepts a ttl longer than a Node timer can wait, such as 30 days', () => {
+    expect(resolveOptions(URI, { ttl: 30 * 86_400_000 }).ttl).toBe(30 * 86_400_000);
+  });
+
   it('accepts a ttl function', () => {
     const ttl = () => 1000;
     expect(resolveOptions(URI, { ttl }).ttl).toBe(ttl);
@@ -38,8 +42,9 @@ describe('resolveOptions', () => {
     ['an empty collection name', URI, { collection: '' }, /collection:/],
     ['a collection name with $', URI, { collection: 'a$b' }, /collection:/],
     ['a system collection', URI, { collection: 'system.sessions' }, /collection:/],
-    ['a ttl of 0', URI, { ttl: 0 }, /ttl: expected milliseconds/],
-    ['a ttl that is a string', URI, { ttl: '14d' }, /ttl: expected milliseconds/],
+    ['a ttl of 0', URI, { ttl: 0 }, /ttl: expected a function or milliseconds/],
+    ['a ttl over 100 years', URI, { ttl: 101 * 365 * 86_400_000 }, /ttl:/],
+    ['a ttl that is a string', URI, { ttl: '14d' }, /ttl: expected a function or milliseconds/],
     ['a ttl of Infinity', URI, { ttl: Number.POSITIVE_INFINITY }, /ttl:/],
     ['a lifecheck of 0', URI, { lifecheck: 0 }, /lifecheck: expected -1 \(off\) or milliseconds/],
     ['a lifecheck of -5', URI, { lifecheck: -5 }, /lifecheck:/],
