@@ -1,3 +1,4 @@
+import { MongooseStore } from '../lib/index';
 import { cookie, describeIf, server, sid, useDatabase } from './support/server';
 
 describeIf(server.replSetCaps.replicaSet, 'several URIs, one per replica set member', () => {
@@ -13,13 +14,24 @@ describeIf(server.replSetCaps.replicaSet, 'several URIs, one per replica set mem
     expect(await db.db.collection('sessions').countDocuments({ _id: id as never })).toBe(1);
   });
 
-  it('rejects members that name different replica sets', async () => {
-    const [host] = server.replSetCaps.replicaSet.hosts;
-    expect(() =>
-      db.open({}, [
-        `mongodb://${host}/${db.name}?replicaSet=a`,
-        `mongodb://${host}/${db.name}?replicaSet=b`,
-      ]),
-    ).toThrow(/conflicting replicaSet names/);
+  it('rejects members that name different replica sets with a TypeError at construction', () => {
+    // The real set's name first: a store that took the first name and ignored the conflict
+    // would connect and serve, and must not.
+    const { hosts, setName } = server.replSetCaps.replicaSet;
+    const uris = [
+      `mongodb://${hosts[0]}/${db.name}?replicaSet=${setName}`,
+      `mongodb://${hosts[0]}/${db.name}?replicaSet=${setName}_other`,
+    ];
+    let thrown: unknown;
+    try {
+      // Closed after the test, should it ever be built.
+      db.stores.push(new MongooseStore(uris, { lifecheck: -1 }));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(TypeError);
+    expect((thrown as Error).message).toMatch(
+      /^connect-mongoose-session: uris: conflicting replicaSet names/,
+    );
   });
 });
