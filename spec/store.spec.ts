@@ -1,12 +1,17 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Request } from 'express';
 import type { SessionData } from 'express-session';
-import { createStore, MongooseStore, MongooseStoreError } from '../lib/index';
-import { cookie, sid, useDatabase } from './support/server';
+import {
+  createStore,
+  MongooseStore,
+  MongooseStoreError,
+  type MongooseStoreOptions,
+} from '../lib/index';
+import { cookie, sid, uniqueCollection, useDatabase } from './support/server';
 
 const db = useDatabase('store');
-const sessions = () =>
-  db.db.collection<{ _id: string; expiresAt: Date; cookie: unknown; session: unknown }>('sessions');
+const sessions = (name = 'sessions') =>
+  db.db.collection<{ _id: string; expiresAt: Date; cookie: unknown; session: unknown }>(name);
 
 /** A session as express-session hands it to a store: a real Cookie plus data. */
 function session(data: Record<string, unknown> = {}, maxAge = 60_000): SessionData {
@@ -16,8 +21,18 @@ function session(data: Record<string, unknown> = {}, maxAge = 60_000): SessionDa
 /** What MemoryStore would give back for `s`. */
 const roundTrip = (s: unknown) => JSON.parse(JSON.stringify(s));
 
-async function storeExpired(id: string): Promise<void> {
-  await sessions().insertOne({
+/**
+ * A store on a collection of the test's own that no TTL index covers (autoIndex: false) and no
+ * sweeper sweeps: on any server, an expired document stays until the store itself deletes it.
+ */
+async function storeNobodyExpires(options: MongooseStoreOptions = {}) {
+  const name = uniqueCollection();
+  const store = await db.open({ collection: name, autoIndex: false, lifecheck: -1, ...options });
+  return { store, coll: sessions(name) };
+}
+
+async function storeExpired(id: string, coll = sessions()): Promise<void> {
+  await coll.insertOne({
     _id: id,
     expiresAt: new Date(Date.now() - 1_000),
     cookie: JSON.stringify({ originalMaxAge: 1 }),
@@ -74,11 +89,11 @@ describe('MongooseStore', () => {
     });
 
     it('never returns an expired session the server has not deleted yet', async () => {
-      const store = await db.open({ lifecheck: -1 });
+      const { store, coll } = await storeNobodyExpires();
       const id = sid();
-      await storeExpired(id);
+      await storeExpired(id, coll);
       expect(await store.get(id)).toBeNull();
-      expect(await sessions().countDocuments({ _id: id })).toBe(1);
+      expect(await coll.countDocuments({ _id: id })).toBe(1);
     });
 
     it('replaces the data of an existing session', async () => {
@@ -103,26 +118,27 @@ describe('MongooseStore', () => {
     });
 
     it('deletes the session when its expiry is already past', async () => {
-      const store = await db.open();
+      // Nothing else deletes here: the store must, rather than store an expired document.
+      const { store, coll } = await storeNobodyExpires();
       const id = sid();
       await store.set(id, session({ a: 1 }));
       await store.set(id, {
         cookie: { expires: new Date(Date.now() - 1) },
       } as unknown as SessionData);
-      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+      expect(await coll.countDocuments({ _id: id })).toBe(0);
     });
 
     it('deletes the session when a ttl function gives 0', async () => {
-      const store = await db.open({ ttl: () => 0 });
+      const { store, coll } = await storeNobodyExpires({ ttl: () => 0 });
       const id = sid();
-      await sessions().insertOne({
+      await coll.insertOne({
         _id: id,
         expiresAt: new Date(Date.now() + 60_000),
         cookie: '{}',
         session: '{}',
       });
       await store.set(id, { cookie: { expires: null } } as unknown as SessionData);
-      expect(await sessions().countDocuments({ _id: id })).toBe(0);
+      expect(await coll.countDocuments({ _id: id })).toBe(0);
     });
 
     it('lets concurrent first saves of one id all succeed, the last one winning', async () => {
@@ -283,21 +299,21 @@ describe('MongooseStore', () => {
 
   describe('length, count, all and clear', () => {
     it('count only live sessions, ignoring expired ones not yet deleted', async () => {
-      const store = await db.open({ lifecheck: -1 });
+      const { store, coll } = await storeNobodyExpires();
       await store.set(sid(), session());
       await store.set(sid(), session());
-      await storeExpired(sid());
+      await storeExpired(sid(), coll);
       expect(await store.length()).toBe(2);
       expect(await store.count()).toBe(2);
     });
 
     it('all gives live sessions keyed by id', async () => {
-      const store = await db.open({ lifecheck: -1 });
+      const { store, coll } = await storeNobodyExpires();
       const a = sid();
       const b = sid();
       await store.set(a, session({ who: 'a' }));
       await store.set(b, session({ who: 'b' }));
-      await storeExpired(sid());
+      await storeExpired(sid(), coll);
       const all = await store.all();
       expect(Object.keys(all).sort()).toEqual([a, b].sort());
       expect(all[a]).toMatchObject({ who: 'a' });
@@ -312,11 +328,11 @@ describe('MongooseStore', () => {
     });
 
     it('clear removes every session, expired ones too', async () => {
-      const store = await db.open({ lifecheck: -1 });
+      const { store, coll } = await storeNobodyExpires();
       await store.set(sid(), session());
-      await storeExpired(sid());
+      await storeExpired(sid(), coll);
       await store.clear();
-      expect(await sessions().countDocuments()).toBe(0);
+      expect(await coll.countDocuments()).toBe(0);
     });
 
     it('clear works before the collection exists', async () => {
