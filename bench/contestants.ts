@@ -13,9 +13,11 @@ export interface Contestant {
   name: string;
   get(sid: string): Promise<SessionData | null | undefined>;
   set(sid: string, s: SessionData): Promise<void>;
-  touch(sid: string, s: SessionData): Promise<void>;
+  /** Absent when the store has none (connect-mongodb-session): its rows show n/a. */
+  touch?(sid: string, s: SessionData): Promise<void>;
   destroy(sid: string): Promise<void>;
-  length(): Promise<number>;
+  /** Absent when the store has none (connect-mongodb-session): its rows show n/a. */
+  length?(): Promise<number>;
   /** Inserts `n` documents in this store's own format, every other one expired. */
   seed(n: number): Promise<void>;
   /** The express-session store, for the HTTP cycle; none for the raw driver. */
@@ -37,17 +39,18 @@ function callbacks(
 ): Contestant {
   const get = promisify(store.get.bind(store));
   const set = promisify(store.set.bind(store));
-  const touch = promisify((store.touch as NonNullable<Store['touch']>).bind(store));
+  // express-session's Store declares touch and length optional, and some stores lack them.
+  const touch = store.touch && promisify(store.touch.bind(store));
   const destroy = promisify(store.destroy.bind(store));
-  const length = promisify((store.length as NonNullable<Store['length']>).bind(store));
+  const length = store.length && promisify(store.length.bind(store));
   return {
     name,
     store,
     get: (sid) => get(sid),
     set: (sid, s) => set(sid, s),
-    touch: (sid, s) => touch(sid, s),
+    touch: touch && ((sid, s) => touch(sid, s)),
     destroy: (sid) => destroy(sid),
-    length: async () => (await length()) as number,
+    length: length && (async () => (await length()) as number),
     seed: (n) => seed(collection, n, seedDoc),
     close: async () => {},
   };

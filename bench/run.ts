@@ -93,7 +93,7 @@ function sess(i: number, expiresIn = DAY, extra: Record<string, unknown> = {}): 
   } as unknown as SessionData;
 }
 
-type Row = {
+type Measured = {
   op: string;
   level: number;
   store: string;
@@ -105,8 +105,12 @@ type Row = {
   errors?: number;
   messages?: string[];
 };
+/** An operation the store does not have: its row shows n/a. */
+type Lacking = { op: string; level: number; store: string; lacking: true };
+type Row = Measured | Lacking;
 const rows: Row[] = [];
-const samples = new Map<string, Sample>();
+/** The batches of each op, level and store; null when the store lacks the op. */
+const samples = new Map<string, Sample | null>();
 const key = (op: string, level: number, store: string) => `${op}\u0000${level}\u0000${store}`;
 
 const progress = (what: string) =>
@@ -118,8 +122,17 @@ const perRound = new Map<string, number[]>();
 /** Adds one round's batch to the totals of `op` at `level` for `store`. */
 function tally(op: string, level: number, store: string, sample: Sample): void {
   const k = key(op, level, store);
-  samples.set(k, merge(samples.get(k), sample));
+  samples.set(k, merge(samples.get(k) ?? undefined, sample));
   append(perRound, k, summarize(sample).opsPerSec);
+}
+
+const measured = (r: Row): r is Measured => !('lacking' in r);
+
+/** The table row of `op` at `level` for `store`, from its batches or null if it lacks `op`. */
+function row(op: string, level: number, store: string, sample: Sample | null): Row {
+  return sample === null
+    ? { op, level, store, lacking: true }
+    : { op, level, store, ...summarize(sample) };
 }
 
 /** Adds `value` to the list under `k`. */
@@ -129,13 +142,18 @@ function append<T>(lists: Map<string, T[]>, k: string, value: T): void {
   else list.push(value);
 }
 
+/** Times `fn` for `c`; no `fn` means `c` lacks the operation, and its row shows n/a. */
 async function timed(
   op: string,
   level: number,
   c: Contestant,
   n: number,
-  fn: (i: number) => Promise<unknown>,
+  fn: ((i: number) => Promise<unknown>) | undefined,
 ) {
+  if (fn === undefined) {
+    samples.set(key(op, level, c.name), null);
+    return;
+  }
   if (process.env.BENCH_TRACE) progress(`${op} ${level} ${c.name}`);
   tally(op, level, c.name, await timeOps(n, level, fn));
 }
@@ -147,7 +165,7 @@ async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Pr
     await timeOps(200, 8, async (i) => {
       await c.set(`warm-${i}`, sess(i));
       await c.get(`warm-${i}`);
-      await c.touch(`warm-${i}`, sess(i, DAY + 1_000));
+      await c.touch?.(`warm-${i}`, sess(i, DAY + 1_000));
       await c.destroy(`warm-${i}`);
     });
   }
@@ -160,7 +178,10 @@ async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Pr
       const ids = (c: Contestant) => (i: number) => `${c.name}-${round}-${level}-${i}`;
       const step = async (
         op: string,
-        fn: (c: Contestant, id: (i: number) => string) => (i: number) => Promise<unknown>,
+        fn: (
+          c: Contestant,
+          id: (i: number) => string,
+        ) => ((i: number) => Promise<unknown>) | undefined,
       ) => {
         for (const c of order) await timed(op, level, c, n, fn(c, ids(c)));
       };
@@ -168,7 +189,7 @@ async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Pr
       await step('get (hit)', (c, id) => (i) => c.get(id(i)));
       await step('get (miss)', (c) => (i) => c.get(`missing-${round}-${i}`));
       await step('set (existing)', (c, id) => (i) => c.set(id(i), sess(i, DAY, { views: i + 1 })));
-      await step('touch', (c, id) => (i) => c.touch(id(i), sess(i, DAY + 60_000)));
+      await step('touch', ({ touch }, id) => touch && ((i) => touch(id(i), sess(i, DAY + 60_000))));
       await step('destroy', (c, id) => (i) => c.destroy(id(i)));
 
       // touchAfter: sessions loaded as express-session would (get at request start), then
@@ -201,7 +222,7 @@ async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Pr
   }
   for (const [k, s] of samples) {
     const [op, level, store] = k.split('\u0000');
-    rows.push({ op, level: Number(level), store, ...summarize(s) });
+    rows.push(row(op, Number(level), store, s));
   }
 }
 
@@ -209,12 +230,17 @@ async function operations(plain: Contestant[], withTouchAfter: Contestant[]): Pr
 async function lengths(contestants: Contestant[]): Promise<void> {
   for (const size of P.sizes) {
     progress(`length over ${size} sessions`);
-    for (const c of contestants) await c.seed(size);
-    const acc = new Map<string, Sample>();
+    for (const c of contestants) if (c.length) await c.seed(size);
+    const acc = new Map<string, Sample | null>();
     for (let rep = 0; rep < P.lengthReps; rep++) {
       for (const c of contestants) {
+        const length = c.length;
+        if (length === undefined) {
+          acc.set(c.name, null);
+          continue;
+        }
         const s = await timeOps(1, 1, async () => {
-          const n = await c.length();
+          const n = await length();
           if (
             c.name !== 'connect-mongo' &&
             c.name !== 'connect-mongodb-session' &&
@@ -225,11 +251,10 @@ async function lengths(contestants: Contestant[]): Promise<void> {
             );
           }
         });
-        acc.set(c.name, merge(acc.get(c.name), s));
+        acc.set(c.name, merge(acc.get(c.name) ?? undefined, s));
       }
     }
-    for (const [store, s] of acc)
-      rows.push({ op: `length (${size})`, level: 1, store, ...summarize(s) });
+    for (const [store, s] of acc) rows.push(row(`length (${size})`, 1, store, s));
   }
 }
 
@@ -325,12 +350,14 @@ async function load(
 
 /** RSS of our store before and after many mixed operations, after a warm-up. */
 async function memory(c: Contestant): Promise<string> {
+  const touch = c.touch;
+  if (touch === undefined) return `Memory: not run (${c.name} has no touch)`;
   const mixed = (i: number) => {
     const id = `mem-${i % MEMORY_IDS}`;
     const k = i % 20;
     if (k < 10) return c.get(id);
     if (k < 15) return c.set(id, sess(i));
-    if (k < 19) return c.touch(id, sess(i, DAY + 1_000));
+    if (k < 19) return touch(id, sess(i, DAY + 1_000));
     return c.destroy(id);
   };
   progress(`memory: ${P.warmOps} warm-up and ${P.memOps} measured mixed operations`);
@@ -361,10 +388,10 @@ async function memory(c: Contestant): Promise<string> {
 
 function table(server: string, memoryLine: string, findings: string[]): string {
   const by = (op: string, level: number, store: string) =>
-    rows.find((r) => r.op === op && r.level === level && r.store === store);
+    rows.filter(measured).find((r) => r.op === op && r.level === level && r.store === store);
   const x = (v: number) => `${v.toFixed(2)}×`;
   // The overall ratio, then the lowest and highest of the round-by-round ratios.
-  const ratio = (a?: Row, b?: Row) => {
+  const ratio = (a?: Measured, b?: Measured) => {
     if (!a || !b) return '';
     const ra = perRound.get(key(a.op, a.level, a.store)) ?? [];
     const rb = perRound.get(key(b.op, b.level, b.store)) ?? [];
@@ -390,6 +417,10 @@ function table(server: string, memoryLine: string, findings: string[]): string {
       '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
   for (const r of rows) {
+    if (!measured(r)) {
+      lines.push(`| ${r.op} | ${r.level} | ${r.store} | n/a | n/a | n/a | n/a | | | |`);
+      continue;
+    }
     const isOurs = r.store.startsWith('ours');
     const raw = by(r.op, r.level, 'raw driver');
     const cm = by(
@@ -401,7 +432,7 @@ function table(server: string, memoryLine: string, findings: string[]): string {
       `| ${r.op} | ${r.level} | ${r.store} | ${r.opsPerSec.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpuUsPerOp.toFixed(r.cpuUsPerOp < 10 ? 2 : 0)} | ${r.errors ?? 0} | ${isOurs ? ratio(r, raw) : ''} | ${isOurs ? ratio(r, cm) : ''} |`,
     );
   }
-  const failures = rows.filter((r) => (r.errors ?? 0) > 0);
+  const failures = rows.filter(measured).filter((r) => (r.errors ?? 0) > 0);
   if (failures.length > 0) {
     lines.push('', 'Failed operations (first messages):');
     for (const r of failures)
