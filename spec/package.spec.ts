@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { useDatabase } from './support/server';
 
@@ -80,6 +80,32 @@ store.set('pkg-' + process.env.VIA, s)
       isStore: true,
     });
   }, 30_000);
+
+  it('ships source maps whose every source can be read from the installed package', () => {
+    // lib/ is not shipped: a map must carry its sources, or a stack trace maps to nothing.
+    const pkg = join(dir, 'node_modules', 'connect-mongoose-session');
+    const maps = ['cjs', 'esm'].flatMap((kind) =>
+      readdirSync(join(pkg, 'dist', kind))
+        .filter((f) => f.endsWith('.js.map'))
+        .map((f) => join(pkg, 'dist', kind, f)),
+    );
+    expect(maps.length).toBeGreaterThan(0);
+    const unreadable = maps.flatMap((file) => {
+      const map = JSON.parse(readFileSync(file, 'utf8')) as {
+        sources: string[];
+        sourceRoot?: string;
+        sourcesContent?: (string | null)[];
+      };
+      return map.sources
+        .filter(
+          (source, i) =>
+            typeof map.sourcesContent?.[i] !== 'string' &&
+            !existsSync(resolve(dirname(file), map.sourceRoot ?? '', source)),
+        )
+        .map((source) => `${relative(pkg, file)}: ${source}`);
+    });
+    expect(unreadable).toEqual([]);
+  });
 
   it('ships type declarations for both, and nothing but dist and the README', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: ROOT });
