@@ -145,7 +145,7 @@ const HOW =
   'connect-mongoose-session tests need a MongoDB-wire server. Give one of:\n' +
   '  1. MONGODB_URI=mongodb://host:port/ (any MongoDB or FerretDB you run);\n' +
   '  2. a mongod for mongodb-memory-server: internet access, its binary cache, or MONGOMS_SYSTEM_BINARY;\n' +
-  '  3. the Go toolchain (go >= 1.22) and the Go module proxy, to build the FerretDB helper in tools/ferretdb.';
+  '  3. the Go toolchain (go >= 1.24, as tools/ferretdb/go.mod says) and the Go module proxy, to build the FerretDB helper in tools/ferretdb.';
 
 /**
  * Resolves the server for a run. `say` gets one line for each choice passed over, as soon
