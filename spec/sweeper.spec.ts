@@ -96,7 +96,8 @@ describe('the store sweeper', () => {
     const live = sid();
     await store.set(live, { cookie: cookie() } as never);
     await sessions().insertMany([expired(1_000), expired(2_000)]);
-    await eventually(() => seen.deleted > 0, 5_000, 'a sweep that deletes');
+    // A sweep may fall between the two inserts: count what all sweeps deleted.
+    await eventually(() => seen.deleted >= 2, 5_000, 'sweeps that delete both');
     expect(seen.deleted).toBe(2);
     expect((await sessions().find().toArray()).map((d) => d._id)).toEqual([live]);
   });
