@@ -1,8 +1,12 @@
 import type { SessionData } from 'express-session';
-import mongoose from 'mongoose';
+import mongoose, { type mongo } from 'mongoose';
 import { MongooseStoreError } from './errors.js';
 import type { SessionDocument } from './schema.js';
 import type { SessionSerializer } from './serializer.js';
+import { type UserIdOf, userOf } from './users.js';
+
+/** A touch's update: the new expiry and cookie, and the user as the session now has it. */
+export type TouchUpdate = mongo.UpdateFilter<SessionDocument>;
 
 /** The server's document size limit, in bytes. */
 const MAX_DOCUMENT = 16 * 1024 * 1024;
@@ -35,21 +39,43 @@ function serverSaid(err: unknown): string {
  * holds a session id or session data: the errors may well end up in an application's log.
  */
 export class SessionCodec {
-  constructor(private readonly serializer: SessionSerializer) {}
+  /**
+   * @param serializer - turns session data into a stored value and back.
+   * @param userIdOf - gives a session's user, or `undefined` when the feature is off.
+   */
+  constructor(
+    private readonly serializer: SessionSerializer,
+    private readonly userIdOf: UserIdOf | undefined,
+  ) {}
 
-  /** The stored form of a session's cookie. */
-  cookie(session: SessionData): unknown {
-    return this.serialize(plainCookie(session?.cookie));
+  /** The update that moves a session's expiry and stored cookie, and keeps its user current. */
+  touch(session: SessionData, expiresAt: Date): TouchUpdate {
+    const $set: Partial<SessionDocument> = {
+      expiresAt,
+      cookie: this.serialize(plainCookie(session?.cookie)),
+    };
+    if (this.userIdOf === undefined) return { $set };
+    const user = userOf(this.userIdOf, session);
+    if (user === undefined) return { $set, $unset: { user: '' } };
+    $set.user = this.userKey(user);
+    return { $set };
+  }
+
+  /** What the `user` field holds for `userId`, as the user methods query it. */
+  userKey(userId: string): string {
+    return userId;
   }
 
   /** The stored fields of a whole session; `ERR_SESSION_TOO_LARGE` past the server's limit. */
   encode(sid: string, session: SessionData, expiresAt: Date): Omit<SessionDocument, '_id'> {
     const { cookie, ...data } = session as SessionData & Record<string, unknown>;
-    const doc = {
+    const user = this.userIdOf === undefined ? undefined : userOf(this.userIdOf, session);
+    const doc: Omit<SessionDocument, '_id'> = {
       expiresAt,
       cookie: this.serialize(plainCookie(cookie)),
       session: this.serialize(data),
     };
+    if (user !== undefined) doc.user = this.userKey(user);
     const size = sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64;
     if (size > MAX_DOCUMENT) {
       throw new MongooseStoreError(

@@ -13,6 +13,10 @@ import { createHash } from 'node:crypto';
  *   it, or it was damaged). Reported through the `error` event; the session reads as missing.
  * - `ERR_INVALID_TTL`: a `ttl` function threw, or gave something other than a finite number of
  *   milliseconds within the allowed range.
+ * - `ERR_INVALID_USER_ID`: a `userId` function threw, or gave something other than a non-empty
+ *   string or `undefined`.
+ * - `ERR_INDEX_REFUSED`: the server refused the index on `user`; reported through the `error`
+ *   event, and `listByUser`/`destroyByUser` then scan the collection.
  * - `ERR_INDEX_CONFLICT`: an index on `expiresAt` has other options and could not be corrected.
  * - `ERR_STORE_CLOSED`: the store was closed.
  */
@@ -22,6 +26,8 @@ export type MongooseStoreErrorCode =
   | 'ERR_SESSION_REJECTED'
   | 'ERR_SESSION_UNREADABLE'
   | 'ERR_INVALID_TTL'
+  | 'ERR_INVALID_USER_ID'
+  | 'ERR_INDEX_REFUSED'
   | 'ERR_INDEX_CONFLICT'
   | 'ERR_STORE_CLOSED';
 

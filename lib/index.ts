@@ -10,4 +10,11 @@ export {
 } from './options.js';
 export { type SessionDocument, sessionSchema } from './schema.js';
 export { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
-export { createStore, MongooseStore, type MongooseStoreEvents } from './store.js';
+export type { UserSession } from './sessions.js';
+export {
+  createStore,
+  type DestroyByUserOptions,
+  MongooseStore,
+  type MongooseStoreEvents,
+} from './store.js';
+export { passportUser, type UserIdOf } from './users.js';

@@ -3,6 +3,7 @@ import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
 import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
 import { mergeUris } from './uris.js';
+import { passportUser, type UserIdOf } from './users.js';
 
 /** 14 days, in milliseconds: the `ttl` default. */
 export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
@@ -48,6 +49,16 @@ export interface MongooseStoreOptions {
    * `'bson'` (a queryable subdocument) or your own {@link SessionSerializer}. Default `'json'`.
    */
   serializer?: 'json' | 'bson' | SessionSerializer;
+  /**
+   * Which user a session belongs to, for `listByUser` and `destroyByUser` ("sign out
+   * everywhere"): a function of the session that gives a non-empty string, or `undefined` for
+   * a session without a user; or `false` to turn the feature off (no `user` field, no index).
+   * A function that throws or gives anything else fails `set` and `touch` with
+   * `ERR_INVALID_USER_ID`, and nothing is changed.
+   * Default: passport's `session.passport.user` when it is a non-empty string or a finite
+   * number (as a string), else none.
+   */
+  userId?: UserIdOf | false;
 }
 
 /** The URIs argument: one URI, or the members of one replica set. `null` with `connection`. */
@@ -55,13 +66,15 @@ export type MongooseStoreUris = string | readonly string[] | null | undefined;
 
 /** The options after validation and defaults, frozen. */
 export type ResolvedOptions = Readonly<
-  Required<Omit<MongooseStoreOptions, 'connection' | 'lifecheck' | 'serializer'>> & {
+  Required<Omit<MongooseStoreOptions, 'connection' | 'lifecheck' | 'serializer' | 'userId'>> & {
     /** The merged connection string, when the store opens its own connection. */
     uri: string | undefined;
     connection: Connection | undefined;
     /** `undefined` means "not given": the store decides from the server's answer. */
     lifecheck: number | undefined;
     serializer: SessionSerializer;
+    /** `undefined` when the feature is off. */
+    userId: UserIdOf | undefined;
   }
 >;
 
@@ -74,6 +87,7 @@ const KNOWN = new Set<string>([
   'connection',
   'connectionOptions',
   'serializer',
+  'userId',
 ]);
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -158,6 +172,10 @@ export function resolveOptions(
   if (typeof autoIndex !== 'boolean')
     throw typeError(`autoIndex: expected a boolean, got ${String(autoIndex)}`);
 
+  const userId = given.userId ?? passportUser;
+  if (userId !== false && typeof userId !== 'function')
+    throw typeError(`userId: expected a function or false, got ${typeof userId}`);
+
   const connectionOptions = given.connectionOptions ?? {};
   if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
 
@@ -171,5 +189,6 @@ export function resolveOptions(
     autoIndex,
     connectionOptions,
     serializer: serializerOf(given.serializer ?? 'json'),
+    userId: userId === false ? undefined : userId,
   });
 }

@@ -11,6 +11,8 @@ export interface SessionDocument {
   cookie: unknown;
   /** Everything else in the session, as the serializer stored it. */
   session: unknown;
+  /** The session's user (see the `userId` option); absent for a session without one. */
+  user?: string;
 }
 
 /**
@@ -26,6 +28,7 @@ export const sessionSchema = new mongoose.Schema<SessionDocument>(
     expiresAt: { type: Date, required: true, index: { expireAfterSeconds: 0 } },
     cookie: { type: mongoose.Schema.Types.Mixed },
     session: { type: mongoose.Schema.Types.Mixed },
+    user: { type: String },
   },
   { versionKey: false, autoIndex: false, autoCreate: false, strict: false },
 );

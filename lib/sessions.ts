@@ -8,6 +8,7 @@ import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { RecentExpiries } from './recent.js';
 import type { SessionDocument } from './schema.js';
+import { checkUserId, ensureUserIndex, exceptIds } from './users.js';
 
 /** A UTF-16 code unit that is half of a pair without its other half. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -35,6 +36,16 @@ function checkSession(session: unknown, method: string, needsCookie: boolean): v
   // touch writes the cookie alone: without one it would wipe the stored cookie.
   if (needsCookie && (cookie === null || typeof cookie !== 'object'))
     throw typeError(`${method}: session must have a cookie object`);
+}
+
+/** One of a user's sessions, as {@link Sessions.listByUser} gives it. */
+export interface UserSession {
+  /** The session id. */
+  id: string;
+  /** When the session expires. */
+  expiresAt: Date;
+  /** The session, as `get` would give it. */
+  session: SessionData;
 }
 
 /** What the session operations tell the store. */
@@ -127,12 +138,12 @@ export class Sessions {
     checkSession(session, 'touch', true);
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
-    const cookie = this.codec.cookie(session);
+    const update = this.codec.touch(session, new Date(at));
     // Only a live session is moved forward: one that expired, though not deleted yet, stays
     // missing, as `get` already said it was.
     const result = await (await this.collection()).updateOne(
       { _id: sid, expiresAt: { $gt: new Date(now) } },
-      { $set: { expiresAt: new Date(at), cookie } },
+      update,
     );
     if (this.options.touchAfter > 0) {
       if (result.matchedCount > 0) this.recent.remember(sid, at);
@@ -164,6 +175,43 @@ export class Sessions {
   async removeAll(): Promise<void> {
     this.recent.forget();
     await deleteInBatches((await this.collection()) as unknown as mongo.Collection, {}, '_id');
+  }
+
+  /** The live sessions of `userId`, latest expiry first. */
+  async listByUser(userId: string): Promise<UserSession[]> {
+    checkUserId(userId, 'listByUser');
+    const docs = await (await this.collection())
+      .find({ user: this.codec.userKey(userId), expiresAt: { $gt: new Date() } })
+      .sort({ expiresAt: -1 })
+      .toArray();
+    const list: UserSession[] = [];
+    for (const doc of docs) {
+      const session = this.decoded(doc);
+      if (session !== null) list.push({ id: doc._id, expiresAt: doc.expiresAt, session });
+    }
+    return list;
+  }
+
+  /** Deletes the live sessions of `userId` but those in `except`; resolves to how many. */
+  async destroyByUser(userId: string, except: unknown): Promise<number> {
+    checkUserId(userId, 'destroyByUser');
+    const keep = exceptIds(except);
+    for (const id of keep) checkSid(id);
+    const filter: mongo.Filter<SessionDocument> = {
+      user: this.codec.userKey(userId),
+      expiresAt: { $gt: new Date() },
+    };
+    if (keep.length > 0) filter._id = { $nin: keep };
+    const { deletedCount } = await (await this.collection()).deleteMany(filter);
+    // A skipped touch of a deleted session would write nothing anyway; forget them all cheaply.
+    if (deletedCount > 0) this.recent.forget();
+    return deletedCount;
+  }
+
+  /** Builds the index the user methods need (when the feature is on and `autoIndex` allows). */
+  async prepare(coll: mongo.Collection<SessionDocument>): Promise<void> {
+    if (this.options.userId === undefined || !this.options.autoIndex) return;
+    await ensureUserIndex(coll as unknown as mongo.Collection, this.hooks.report);
   }
 
   /** A stored session, or `null` (reported) when it cannot be read: its owner is not locked out. */

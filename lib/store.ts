@@ -14,7 +14,13 @@ import {
   resolveOptions,
 } from './options.js';
 import type { SessionDocument } from './schema.js';
-import { Sessions } from './sessions.js';
+import { Sessions, type UserSession } from './sessions.js';
+
+/** Options of {@link MongooseStore.destroyByUser}. */
+export interface DestroyByUserOptions {
+  /** A session id, or several, to keep: "sign out my other devices". Default: none. */
+  except?: string | readonly string[];
+}
 
 const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
 
@@ -86,13 +92,18 @@ export class MongooseStore extends Store {
     this.starting = callback;
     this.sessions = new Sessions(
       this.options,
-      new SessionCodec(this.options.serializer),
+      new SessionCodec(this.options.serializer, this.options.userId),
       () => this.collection(),
       { report: (err) => this.report(err) },
     );
     this.cleanup = new Cleanup(this.options, () => this.collection(), {
       swept: (deleted) => this.emit('sweep', deleted),
-      failed: (err) => this.report(err),
+      failed: (err) => {
+        // A sweep cut short by close() is no news.
+        if (this.closed) return;
+        this.connection.suspect(err);
+        this.report(err);
+      },
       refused: (reason, every) => this.emit('ttlRefused', reason, every),
     });
     this.connection = new SessionConnection(this.options, {
@@ -101,7 +112,7 @@ export class MongooseStore extends Store {
       error: (err) => this.report(err),
     });
     // A failed first open goes to the callback; the connection keeps retrying by itself.
-    this.connection.open().catch((err: Error) => this.started(err));
+    this.connection.begin().catch((err: Error) => this.started(err));
   }
 
   /** Fetches a live session, or `null` when it is missing, expired or destroyed. */
@@ -172,6 +183,39 @@ export class MongooseStore extends Store {
     return this.run(() => this.sessions.countLive(), callback);
   }
 
+  /**
+   * The live sessions of one user (see the `userId` option), latest expiry first: "where am I
+   * signed in". Expired sessions are never listed.
+   * @throws TypeError (as a rejection) when `userId` is not a non-empty string.
+   */
+  listByUser(userId: string): Promise<UserSession[]>;
+  listByUser(userId: string, callback: Callback<UserSession[]>): void;
+  listByUser(
+    userId: string,
+    callback?: Callback<UserSession[]>,
+  ): Promise<UserSession[]> | undefined {
+    return this.run(() => this.sessions.listByUser(userId), callback);
+  }
+
+  /**
+   * Deletes every live session of one user ("sign out everywhere"), or all but `except`: one
+   * session id or an array of them ("sign out my other devices"). Resolves to how many were
+   * deleted; expired sessions are not counted.
+   * @throws TypeError (as a rejection) when `userId` is not a non-empty string, or `except`
+   *   is not a session id or an array of them.
+   */
+  destroyByUser(userId: string, options?: DestroyByUserOptions): Promise<number>;
+  destroyByUser(userId: string, callback: Callback<number>): void;
+  destroyByUser(userId: string, options: DestroyByUserOptions, callback: Callback<number>): void;
+  destroyByUser(
+    userId: string,
+    options?: DestroyByUserOptions | Callback<number>,
+    callback?: Callback<number>,
+  ): Promise<number> | undefined {
+    const [opts, cb] = typeof options === 'function' ? [undefined, options] : [options, callback];
+    return this.run(() => this.sessions.destroyByUser(userId, opts?.except), cb);
+  }
+
   /** Deletes every session. Works before the collection exists. */
   clear(): Promise<void>;
   clear(callback: Callback<void>): void;
@@ -179,7 +223,12 @@ export class MongooseStore extends Store {
     return this.run(() => this.sessions.removeAll(), callback);
   }
 
-  /** Stops the sweeper and closes the connection if the store opened it. Safe to call twice. */
+  /**
+   * Stops the sweeper and retries, and closes the connection if the store opened it (a
+   * connection given as `options.connection` is left open). Settles at once in every state,
+   * without waiting for a connect under way; operations still in flight fail with
+   * `ERR_STORE_CLOSED`. A second call settles when the first does.
+   */
   close(): Promise<void>;
   close(callback: Callback<void>): void;
   close(callback?: Callback<void>): Promise<void> | undefined {
@@ -198,8 +247,10 @@ export class MongooseStore extends Store {
   private async collection(): Promise<mongo.Collection<SessionDocument>> {
     if (this.closed) throw closedError();
     if (this.coll !== undefined) return this.coll;
-    await this.connection.open();
-    return this.coll as unknown as mongo.Collection<SessionDocument>;
+    // From the connection the open gives, not from onUp: that may come a tick later.
+    const conn = await this.connection.open();
+    this.coll ??= (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
+    return this.coll;
   }
 
   /**
@@ -212,7 +263,10 @@ export class MongooseStore extends Store {
   ): Promise<T> | undefined {
     return settle(
       work().catch((err: unknown) => {
-        throw this.closed && !(err instanceof TypeError) ? closedError() : err;
+        if (this.closed && !(err instanceof TypeError)) throw closedError();
+        // A network error here may be the first sign of an outage: the store says so now.
+        this.connection.suspect(err);
+        throw err;
       }),
       callback,
     );
@@ -221,10 +275,12 @@ export class MongooseStore extends Store {
   private onUp(conn: Connection): void {
     this.coll = (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
     this.emit('connect');
-    this.cleanup.prepare(this.coll).then(
+    // Each index in its own call; the user index never fails the start (it is reported).
+    Promise.all([this.cleanup.prepare(this.coll), this.sessions.prepare(this.coll)]).then(
       () => this.started(),
       (err: Error) => {
-        this.report(err);
+        // An index check cut short by close() is no news; the callback still hears of it.
+        if (!this.closed) this.report(err);
         this.started(err);
       },
     );
@@ -234,6 +290,8 @@ export class MongooseStore extends Store {
     const callback = this.starting;
     this.starting = undefined;
     if (callback === undefined) return;
+    // A start cut short by close() says so, not what the closing driver threw.
+    if (this.closed && err !== undefined) err = closedError();
     // Outside our promise chains: a throwing callback is an uncaught exception, as the
     // callback of any other method, never an unhandled rejection.
     try {

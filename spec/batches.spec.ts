@@ -29,7 +29,7 @@ describe('deleteInBatches', () => {
   beforeAll(async () => {
     client = await mongo.MongoClient.connect(db.uri, { monitorCommands: true });
     client.on('commandSucceeded', (e) => {
-      if (e.commandName === 'delete') deletes.push(Number(e.reply.n));
+      if (e.commandName === 'delete') deletes.push(Number((e.reply as { n?: number }).n));
     });
   });
   afterAll(() => client.close());

@@ -1,0 +1,84 @@
+import type { SessionData } from 'express-session';
+import type { mongo } from 'mongoose';
+import { MongooseStoreError, typeError } from './errors.js';
+import { log } from './log.js';
+
+/**
+ * Which user a session belongs to: a non-empty string, or `undefined` for none. The store
+ * keeps it in the document's top-level `user` field, indexed, for
+ * {@link MongooseStore.listByUser} and {@link MongooseStore.destroyByUser}.
+ */
+export type UserIdOf = (session: SessionData) => string | undefined;
+
+/** The `userId` default: passport's `session.passport.user`, when a string or a finite number. */
+export const passportUser: UserIdOf = (session) => {
+  const user: unknown = (session as { passport?: { user?: unknown } })?.passport?.user;
+  if (typeof user === 'string' && user !== '') return user;
+  if (typeof user === 'number' && Number.isFinite(user)) return String(user);
+  return undefined;
+};
+
+/** The index that makes a user's sessions one index lookup. */
+export const USER_INDEX = { key: { user: 1 }, name: 'user_1' } as const;
+
+/**
+ * The user of `session` by `userIdOf`, checked.
+ * @throws MongooseStoreError `ERR_INVALID_USER_ID` when the function throws or gives anything
+ *   but a non-empty string or `undefined`.
+ */
+export function userOf(userIdOf: UserIdOf, session: SessionData): string | undefined {
+  let user: unknown;
+  try {
+    user = userIdOf(session);
+  } catch (err) {
+    throw new MongooseStoreError('ERR_INVALID_USER_ID', 'userId: the function threw', err);
+  }
+  if (user === undefined || (typeof user === 'string' && user !== '')) return user;
+  throw new MongooseStoreError(
+    'ERR_INVALID_USER_ID',
+    `userId: the function gave ${user === '' ? 'an empty string' : `a ${user === null ? 'null' : typeof user}`}; expected a non-empty string or undefined`,
+  );
+}
+
+/** Checked before any query is built: an object here would be an operator injection. */
+export function checkUserId(userId: unknown, method: string): asserts userId is string {
+  if (typeof userId !== 'string' || userId === '')
+    throw typeError(
+      `${method}: userId must be a non-empty string, got ${userId === '' ? 'an empty string' : typeof userId}`,
+    );
+}
+
+/** The ids `except` names: one id or an array of them, each a non-empty string. */
+export function exceptIds(except: unknown): string[] {
+  if (except === undefined) return [];
+  const ids = Array.isArray(except) ? except : [except];
+  for (const id of ids) {
+    if (typeof id !== 'string' || id === '')
+      throw typeError('destroyByUser: except must be a session id or an array of them');
+  }
+  return ids as string[];
+}
+
+/**
+ * Builds the index on `user`, alone in its own call, and reads the answer: a server that
+ * refuses it is reported, and the user methods then scan.
+ */
+export async function ensureUserIndex(
+  coll: mongo.Collection,
+  report: (err: Error) => void,
+): Promise<void> {
+  try {
+    await coll.createIndex(USER_INDEX.key, { name: USER_INDEX.name });
+  } catch (err) {
+    log(
+      'the server refused the index on user (%s); listByUser and destroyByUser scan',
+      (err as Error).message,
+    );
+    report(
+      new MongooseStoreError(
+        'ERR_INDEX_REFUSED',
+        `the server refused the index on user (${(err as { codeName?: string }).codeName ?? 'error'}); listByUser and destroyByUser work by scanning the collection`,
+      ),
+    );
+  }
+}
