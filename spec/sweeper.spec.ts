@@ -15,6 +15,8 @@ beforeEach(() => {
 const sessions = () => db.db.collection<{ _id: string; expiresAt: Date }>(name);
 const open = (options: MongooseStoreOptions) =>
   db.open({ collection: name, autoIndex: false, ...options });
+const sweeperInterval = (store: object) =>
+  (store as { cleanup: { interval: number | undefined } }).cleanup.interval;
 const expired = (ms = 1_000) => ({ _id: sid(), expiresAt: new Date(Date.now() - ms) });
 
 /** Counts the sweeps of `store` from now on. */
@@ -105,7 +107,6 @@ describe('the store sweeper', () => {
   it('stops on close', async () => {
     const store = await open({ lifecheck: 50 });
     const seen = sweepsOf(store);
-    // A sweeper left running would meet the closed store and say so here.
     const errors: Error[] = [];
     store.on('error', (err) => errors.push(err));
     // Closed from the sweep event, when no run is under way: what is tested is that none
@@ -120,15 +121,15 @@ describe('the store sweeper', () => {
     await sweeperTime(50);
     expect(seen.runs).toBe(after);
     expect(errors).toEqual([]);
+    // A sweeper left running would only fail, silently, against the closed store: ask it.
+    expect(sweeperInterval(store)).toBeUndefined();
     expect(await sessions().countDocuments()).toBe(1);
   });
 
   it('does not run with lifecheck -1, even where the server refuses TTL', async () => {
     const store = await db.open({ collection: name, lifecheck: -1 });
     const seen = sweepsOf(store);
-    expect(
-      (store as unknown as { cleanup: { interval: number | undefined } }).cleanup.interval,
-    ).toBeUndefined();
+    expect(sweeperInterval(store)).toBeUndefined();
     await sweeperTime(50);
     expect(seen.runs).toBe(0);
   });
