@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SessionData } from 'express-session';
 import mongoose, { type mongo } from 'mongoose';
 import { MongooseStoreError } from './errors.js';
@@ -7,6 +8,30 @@ import { type UserIdOf, userOf } from './users.js';
 
 /** A touch's update: the new expiry and cookie, and the user as the session now has it. */
 export type TouchUpdate = mongo.UpdateFilter<SessionDocument>;
+
+/** A session turned into its stored fields. */
+export interface EncodedSession {
+  /** The document's fields but `_id`. */
+  doc: Omit<SessionDocument, '_id'>;
+  /** A digest of the stored data (without the cookie), to tell an unchanged session. */
+  fingerprint: string;
+}
+
+/** A stored session read back. */
+export interface DecodedSession {
+  /** The session, as express-session expects it: cookie first. */
+  session: SessionData;
+  /** A digest of its stored data, as {@link EncodedSession.fingerprint} gives it. */
+  fingerprint: string;
+}
+
+/** A digest of a stored value: of the string itself, or of its BSON. */
+function digest(stored: unknown): string {
+  const hash = createHash('sha1');
+  if (typeof stored === 'string') hash.update(stored);
+  else hash.update(mongoose.mongo.BSON.serialize({ v: stored }));
+  return hash.digest('base64');
+}
 
 /** The server's document size limit, in bytes. */
 const MAX_DOCUMENT = 16 * 1024 * 1024;
@@ -50,15 +75,27 @@ export class SessionCodec {
 
   /** The update that moves a session's expiry and stored cookie, and keeps its user current. */
   touch(session: SessionData, expiresAt: Date): TouchUpdate {
-    const $set: Partial<SessionDocument> = {
+    return this.partial({
       expiresAt,
       cookie: this.serialize(plainCookie(session?.cookie)),
-    };
+      user: this.userOf(session),
+    });
+  }
+
+  /** The update that writes all of `doc` but its data, which is unchanged: a touch's update. */
+  partial(doc: Omit<SessionDocument, '_id' | 'session'>): TouchUpdate {
+    const $set: Partial<SessionDocument> = { expiresAt: doc.expiresAt, cookie: doc.cookie };
     if (this.userIdOf === undefined) return { $set };
-    const user = userOf(this.userIdOf, session);
-    if (user === undefined) return { $set, $unset: { user: '' } };
-    $set.user = this.userKey(user);
+    if (doc.user === undefined) return { $set, $unset: { user: '' } };
+    $set.user = doc.user;
     return { $set };
+  }
+
+  /** The `user` field of `session`, or `undefined` when it has none or the feature is off. */
+  private userOf(session: SessionData): string | undefined {
+    if (this.userIdOf === undefined) return undefined;
+    const user = userOf(this.userIdOf, session);
+    return user === undefined ? undefined : this.userKey(user);
   }
 
   /** What the `user` field holds for `userId`, as the user methods query it. */
@@ -67,15 +104,15 @@ export class SessionCodec {
   }
 
   /** The stored fields of a whole session; `ERR_SESSION_TOO_LARGE` past the server's limit. */
-  encode(sid: string, session: SessionData, expiresAt: Date): Omit<SessionDocument, '_id'> {
+  encode(sid: string, session: SessionData, expiresAt: Date): EncodedSession {
     const { cookie, ...data } = session as SessionData & Record<string, unknown>;
-    const user = this.userIdOf === undefined ? undefined : userOf(this.userIdOf, session);
+    const user = this.userOf(session);
     const doc: Omit<SessionDocument, '_id'> = {
       expiresAt,
       cookie: this.serialize(plainCookie(cookie)),
       session: this.serialize(data),
     };
-    if (user !== undefined) doc.user = this.userKey(user);
+    if (user !== undefined) doc.user = user;
     const size = sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64;
     if (size > MAX_DOCUMENT) {
       throw new MongooseStoreError(
@@ -83,19 +120,20 @@ export class SessionCodec {
         `the session is about ${Math.ceil(size / 1024)} KiB, over the server's 16 MiB document limit`,
       );
     }
-    return doc;
+    return { doc, fingerprint: digest(doc.session) };
   }
 
   /**
    * The session a document holds, as express-session expects it: cookie first.
    * @throws MongooseStoreError `ERR_SESSION_UNREADABLE` when the serializer cannot read it.
    */
-  decode(doc: SessionDocument): SessionData {
+  decode(doc: SessionDocument): DecodedSession {
     try {
-      return {
+      const session = {
         cookie: this.serializer.deserialize(doc.cookie),
         ...this.serializer.deserialize(doc.session),
       } as unknown as SessionData;
+      return { session, fingerprint: digest(doc.session) };
     } catch {
       // The parser's message may quote the stored data: it is not kept.
       throw new MongooseStoreError(

@@ -1,7 +1,7 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
-import type { SessionCodec } from './codec.js';
+import type { DecodedSession, SessionCodec, TouchUpdate } from './codec.js';
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
 import { log } from './log.js';
@@ -63,6 +63,11 @@ export class Sessions {
   private readonly recent = new RecentExpiries();
   /** Sessions express-session loaded from us; `set` on them never re-creates a destroyed one. */
   private readonly loaded = new WeakSet<object>();
+  /**
+   * The digest of the data each loaded session was stored with: a `set` that finds it
+   * unchanged (`resave: true`, rolling cookies) writes only what a touch writes.
+   */
+  private readonly fingerprints = new WeakMap<object, string>();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -71,9 +76,11 @@ export class Sessions {
     private readonly hooks: SessionsHooks,
   ) {}
 
-  /** Marks a session express-session built from one we returned. */
-  loadedFrom(session: object): void {
+  /** Marks `session`, which express-session built from `data` we returned, as loaded from us. */
+  loadedFrom(session: object, data: object): void {
     this.loaded.add(session);
+    const fingerprint = this.fingerprints.get(data);
+    if (fingerprint !== undefined) this.fingerprints.set(session, fingerprint);
   }
 
   async read(sid: string): Promise<SessionData | null> {
@@ -82,9 +89,11 @@ export class Sessions {
     // The TTL monitor may lag by a minute or be absent: expiry is checked here on every read.
     const at = doc?.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0;
     if (doc === null || at <= Date.now()) return null;
-    const session = this.decoded(doc);
-    if (session !== null && this.options.touchAfter > 0) this.recent.remember(sid, at);
-    return session;
+    const decoded = this.decoded(doc);
+    if (decoded === null) return null;
+    this.fingerprints.set(decoded.session, decoded.fingerprint);
+    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
+    return decoded.session;
   }
 
   async write(sid: string, session: SessionData): Promise<void> {
@@ -93,11 +102,18 @@ export class Sessions {
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
     if (at <= now) return this.remove(sid);
-    const doc = this.codec.encode(sid, session, new Date(at));
+    const { doc, fingerprint } = this.codec.encode(sid, session, new Date(at));
+    const loaded = this.loaded.has(session);
+    if (loaded && this.fingerprints.get(session) === fingerprint) {
+      // Nothing but the cookie changed since it was loaded: write what a touch writes (or
+      // nothing, within touchAfter), and leave the data that another request may have saved.
+      if (this.options.touchAfter > 0 && this.fresh(sid, session)) return;
+      return this.update(sid, at, now, this.codec.partial(doc));
+    }
     const coll = await this.collection();
     // A session loaded from the store is only updated, never inserted: if a concurrent
     // request destroyed it (logout), this late save must not bring it back.
-    const upsert = !this.loaded.has(session);
+    const upsert = !loaded;
     const replace = () => coll.replaceOne({ _id: sid }, doc, { upsert });
     const result = await replace()
       // Two upserts of one new id can race to insert it. mongod retries that itself; FerretDB
@@ -112,6 +128,7 @@ export class Sessions {
       log('set %s: destroyed meanwhile; not re-created', sidTag(sid));
       return;
     }
+    if (loaded) this.fingerprints.set(session, fingerprint);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
   }
 
@@ -138,7 +155,11 @@ export class Sessions {
     checkSession(session, 'touch', true);
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
-    const update = this.codec.touch(session, new Date(at));
+    await this.update(sid, at, now, this.codec.touch(session, new Date(at)));
+  }
+
+  /** Writes a touch's update to a live session: never creates one, never revives one. */
+  private async update(sid: string, at: number, now: number, update: TouchUpdate): Promise<void> {
     // Only a live session is moved forward: one that expired, though not deleted yet, stays
     // missing, as `get` already said it was.
     const result = await (await this.collection()).updateOne(
@@ -161,8 +182,8 @@ export class Sessions {
     const docs = await (await this.collection()).find({ expiresAt: { $gt: new Date() } }).toArray();
     const entries: [string, SessionData][] = [];
     for (const doc of docs) {
-      const session = this.decoded(doc);
-      if (session !== null) entries.push([doc._id, session]);
+      const decoded = this.decoded(doc);
+      if (decoded !== null) entries.push([doc._id, decoded.session]);
     }
     // fromEntries defines own properties, so an id like "__proto__" cannot touch the prototype.
     return Object.fromEntries(entries);
@@ -186,8 +207,9 @@ export class Sessions {
       .toArray();
     const list: UserSession[] = [];
     for (const doc of docs) {
-      const session = this.decoded(doc);
-      if (session !== null) list.push({ id: doc._id, expiresAt: doc.expiresAt, session });
+      const decoded = this.decoded(doc);
+      if (decoded !== null)
+        list.push({ id: doc._id, expiresAt: doc.expiresAt, session: decoded.session });
     }
     return list;
   }
@@ -215,7 +237,7 @@ export class Sessions {
   }
 
   /** A stored session, or `null` (reported) when it cannot be read: its owner is not locked out. */
-  private decoded(doc: SessionDocument): SessionData | null {
+  private decoded(doc: SessionDocument): DecodedSession | null {
     try {
       return this.codec.decode(doc);
     } catch (err) {

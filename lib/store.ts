@@ -240,7 +240,7 @@ export class MongooseStore extends Store {
   /** Marks sessions loaded from this store, so that `set` will not resurrect them once destroyed. */
   override createSession(req: Request, session: SessionData): Session & SessionData {
     const created = super.createSession(req, session);
-    this.sessions.loadedFrom(created);
+    this.sessions.loadedFrom(created, session);
     return created;
   }
 
