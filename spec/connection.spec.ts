@@ -3,10 +3,41 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { MongooseStore } from '../lib/index';
-import { launchable } from '../tools/test-server';
-import { describeIf, eventually, server, sid, useDatabase } from './support/server';
+import { freePort, launchable, type RunningServer, startServerOn } from '../tools/test-server';
+import { cookie, describeIf, eventually, server, sid, useDatabase } from './support/server';
 
 const db = useDatabase('connection');
+
+/** A URI on a loopback port where nothing listens: connects are refused, and wait out the selection timeout. */
+async function nowhere(): Promise<string> {
+  return `mongodb://127.0.0.1:${await freePort()}/nowhere`;
+}
+
+/**
+ * A store on {@link nowhere}, whose first connect waits `selectionMs` before it fails, and
+ * what its constructor callback is given.
+ */
+async function stranded(
+  selectionMs: number,
+): Promise<{ store: MongooseStore; started: Promise<Error | undefined> }> {
+  const uri = await nowhere();
+  let store: MongooseStore | undefined;
+  const started = new Promise<Error | undefined>((ok) => {
+    store = new MongooseStore(
+      uri,
+      { connectionOptions: { serverSelectionTimeoutMS: selectionMs } },
+      ok,
+    );
+  });
+  return { store: store as MongooseStore, started };
+}
+
+/** How many milliseconds `work` took to settle. */
+async function took(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work().catch(() => {});
+  return performance.now() - started;
+}
 
 describeIf(launchable(server.mongodBinary), 'a server that is down at start', () => {
   let seen: Record<string, unknown>;
@@ -83,6 +114,65 @@ describe('a connection given by the user', () => {
     }
   });
 
+  it('works from the first call when it is already open', async () => {
+    const conn = await mongoose.createConnection(db.uri).asPromise();
+    try {
+      const store = new MongooseStore(null, { connection: conn });
+      const id = sid();
+      await store.set(id, { cookie: cookie() } as never);
+      expect(await store.get(id)).toMatchObject({ cookie: { originalMaxAge: 60_000 } });
+      await store.close();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('works from the first call when it is the mongoose default connection', async () => {
+    // A Mongoose instance of its own: the worker's global default connection stays untouched.
+    const m = new mongoose.Mongoose();
+    await m.connect(db.uri);
+    try {
+      const store = new MongooseStore(null, { connection: m.connection });
+      const id = sid();
+      await store.set(id, { cookie: cookie() } as never);
+      expect(await store.get(id)).not.toBeNull();
+      await store.close();
+    } finally {
+      await m.disconnect();
+    }
+  });
+
+  it('works from the first call when it is still opening', async () => {
+    const conn = mongoose.createConnection(db.uri);
+    try {
+      const store = new MongooseStore(null, { connection: conn });
+      const id = sid();
+      await expect(store.get(id)).resolves.toBeNull();
+      await store.set(id, { cookie: cookie() } as never);
+      expect(await store.get(id)).not.toBeNull();
+      await store.close();
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('fails operations with a TypeError naming the option while it was never opened, and works once it is', async () => {
+    const conn = mongoose.createConnection();
+    try {
+      const store = new MongooseStore(null, { connection: conn });
+      const connected = new Promise<void>((ok) => store.once('connect', ok));
+      await expect(store.get(sid())).rejects.toThrow(
+        /^connect-mongoose-session: connection: .*not been opened/,
+      );
+      await conn.openUri(db.uri);
+      await connected;
+      await expect(store.get(sid())).resolves.toBeNull();
+      await store.close();
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('sends background errors to an error listener, and only when there is one', async () => {
     const conn = await mongoose.createConnection(db.uri).asPromise();
     const store = await db.open({ connection: conn, lifecheck: 30 }, null as never);
@@ -120,6 +210,77 @@ describe('close', () => {
     });
   });
 
+  it('settles at once while the first connect waits for a server that does not answer', async () => {
+    const { store } = await stranded(5_000);
+    expect(await took(() => store.close())).toBeLessThan(1_000);
+  });
+
+  it('settles at once while it waits to retry a failed first connect', async () => {
+    const { store, started } = await stranded(100);
+    await started;
+    expect(await took(() => store.close())).toBeLessThan(1_000);
+  });
+
+  it('fails an operation waiting for the first connect with ERR_STORE_CLOSED, at once', async () => {
+    const { store } = await stranded(5_000);
+    const pending = store.get(sid());
+    const closing = store.close();
+    expect(await took(() => pending)).toBeLessThan(1_000);
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_STORE_CLOSED' });
+    await closing;
+  });
+
+  it('fails operations in flight with ERR_STORE_CLOSED, or lets them finish', async () => {
+    const store = await db.open();
+    const ops = Array.from({ length: 40 }, (_, i) =>
+      i % 2 ? store.set(sid(), { cookie: cookie() } as never) : store.get(sid()),
+    );
+    await store.close();
+    const outcomes = await Promise.allSettled(ops);
+    for (const o of outcomes) {
+      if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'ERR_STORE_CLOSED' });
+    }
+  });
+
+  it('calls the constructor callback with ERR_STORE_CLOSED when closed before it started', async () => {
+    const { store, started } = await stranded(5_000);
+    await store.close();
+    await expect(started).resolves.toMatchObject({ code: 'ERR_STORE_CLOSED' });
+  });
+
+  it('resolves a second close() only once the first has', async () => {
+    const { store } = await stranded(3_000);
+    const order: string[] = [];
+    const first = store.close().then(() => order.push('first'));
+    const second = store.close().then(() => order.push('second'));
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first', 'second']);
+  });
+
+  it('leaves none of its connections in mongoose.connections, whatever state it closed in', async () => {
+    const before = mongoose.connections.length;
+    for (let i = 0; i < 10; i++) await (await db.open()).close();
+    // Closed while its first connect waits, and closed after that connect failed.
+    await (await stranded(5_000)).store.close();
+    const failed = await stranded(100);
+    await failed.started;
+    await failed.store.close();
+    expect(mongoose.connections.length).toBe(before);
+  });
+
+  it('never closes a connection given by the user, even one still opening', async () => {
+    const conn = mongoose.createConnection(db.uri);
+    try {
+      const store = new MongooseStore(null, { connection: conn });
+      expect(await took(() => store.close())).toBeLessThan(1_000);
+      await conn.asPromise();
+      expect(conn.readyState).toBe(mongoose.ConnectionStates.connected);
+      expect(mongoose.connections).toContain(conn);
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('lets a store created and closed at once shut down cleanly', async () => {
     const store = new MongooseStore(db.uri, { lifecheck: 20 });
     await store.close();
@@ -127,5 +288,105 @@ describe('close', () => {
       code: 'ERR_STORE_CLOSED',
     });
     await eventually(() => true);
+  });
+});
+
+describeIf(launchable(server.mongodBinary), 'a short outage that only operations see', () => {
+  const seen = {
+    /** For each failed operation: whether `disconnect` had been said when it failed. */
+    saidBeforeFailure: [] as boolean[],
+    failures: [] as string[],
+    downEvents: [] as string[],
+    killToDisconnectMs: Number.NaN,
+    backToConnectMs: Number.NaN,
+    events: [] as string[],
+    upEvents: [] as string[],
+    afterBack: null as unknown,
+    closeWhileDownMs: Number.NaN,
+  };
+  let srv: RunningServer | undefined;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    const binary = server.mongodBinary || undefined;
+    srv = await startServerOn(port, binary);
+    // The driver's monitor checks every 10 s (its default): a 2 s outage falls between two
+    // checks, and only the operations that run into it can tell.
+    const store = await new Promise<MongooseStore>((ok, fail) => {
+      const s: MongooseStore = new MongooseStore(
+        `${srv?.uri}outage`,
+        { lifecheck: -1, connectionOptions: { serverSelectionTimeoutMS: 2_000 } },
+        (err) => (err ? fail(err) : ok(s)),
+      );
+    });
+    let disconnectedAt = Number.NaN;
+    store.on('disconnect', () => {
+      seen.events.push('disconnect');
+      disconnectedAt = performance.now();
+    });
+    store.on('connect', () => seen.events.push('connect'));
+    const id = sid();
+    await store.set(id, { cookie: cookie() } as never);
+
+    await srv.stop();
+    const killedAt = performance.now();
+    seen.failures = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        store.get(id).then(
+          () => 'none',
+          (err: Error) => {
+            seen.saidBeforeFailure.push(seen.events.includes('disconnect'));
+            return err.name;
+          },
+        ),
+      ),
+    );
+    seen.killToDisconnectMs = disconnectedAt - killedAt;
+    seen.downEvents = [...seen.events];
+
+    srv = await startServerOn(port, binary);
+    const backAt = performance.now();
+    await eventually(() => seen.events.at(-1) === 'connect', 8_000, 'connect').then(
+      () => {
+        seen.backToConnectMs = performance.now() - backAt;
+      },
+      () => {},
+    );
+    await store.set(id, { cookie: cookie(), n: 1 } as never);
+    seen.afterBack = await store.get(id);
+    seen.upEvents = [...seen.events];
+
+    // Down again, and known to be: close() must not wait for the server.
+    await srv.stop();
+    srv = undefined;
+    await store.get(id).catch(() => {});
+    seen.closeWhileDownMs = await took(() => store.close());
+  }, 60_000);
+
+  afterAll(async () => {
+    await srv?.stop();
+  });
+
+  it('says disconnect by the time the first operation fails', () => {
+    expect(seen.failures.length).toBeGreaterThan(0);
+    expect(seen.failures).not.toContain('none');
+    expect(seen.saidBeforeFailure.every(Boolean)).toBe(true);
+  });
+
+  it('says disconnect once, however many operations fail', () => {
+    expect(seen.downEvents).toEqual(['disconnect']);
+  });
+
+  it('says connect within 3 s of the server answering again, once', () => {
+    expect(seen.backToConnectMs).toBeLessThan(3_000);
+    expect(seen.upEvents).toEqual(['disconnect', 'connect']);
+  });
+
+  it('serves sessions again once it said connect', () => {
+    expect(seen.afterBack).toMatchObject({ n: 1 });
+  });
+
+  it('closes at once while the server is down', () => {
+    expect(seen.closeWhileDownMs).toBeLessThan(1_000);
   });
 });
