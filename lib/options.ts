@@ -38,8 +38,11 @@ export interface MongooseStoreOptions {
   /** Create and check the TTL index on `expiresAt` at start. Default `true`. */
   autoIndex?: boolean;
   /**
-   * An existing mongoose connection to use instead of `uris`. The store never closes it.
-   * Default: none; the store opens its own from `uris`.
+   * An existing mongoose `Connection` to use instead of `uris`: open, or opening (e.g.
+   * `mongoose.connection` once `mongoose.connect()` is called). Operations wait while it opens;
+   * while nobody has opened it, they fail with a `TypeError`. The store never closes it.
+   * A MongoDB driver `Db` or `MongoClient` is refused with a `TypeError`: pass the mongoose
+   * `Connection` instead. Default: none; the store opens its own from `uris`.
    */
   connection?: Connection;
   /** Passed to mongoose when the store opens its own connection. Default `{}`. */
@@ -103,6 +106,27 @@ function duration(name: string, v: unknown, min: number, hint = '', max = MAX_TI
   return v;
 }
 
+/** Duck-typed, not `instanceof`: the user's mongoose may be another copy than ours. */
+function isConnection(v: unknown): v is Connection {
+  return (
+    isPlainObject(v) &&
+    typeof v.readyState === 'number' &&
+    typeof v.asPromise === 'function' &&
+    typeof v.on === 'function' &&
+    typeof v.getClient === 'function'
+  );
+}
+
+/** What was given instead of a Connection, in words; never its contents. */
+function kindOf(v: unknown): string {
+  if (!isPlainObject(v)) return v === null ? 'null' : typeof v;
+  if (typeof v.db === 'function' && typeof v.connect === 'function')
+    return 'a MongoDB driver MongoClient: pass the mongoose Connection, or the URI as uris';
+  if (typeof v.collection === 'function' && typeof v.databaseName === 'string')
+    return 'a MongoDB driver Db: pass the mongoose Connection it comes from, or the URI as uris';
+  return 'another object';
+}
+
 function serializerOf(v: unknown): SessionSerializer {
   if (v === 'json') return jsonSerializer;
   if (v === 'bson') return bsonSerializer;
@@ -132,11 +156,10 @@ export function resolveOptions(
 
   const connection = given.connection;
   if (connection !== undefined) {
-    if (
-      !isPlainObject(connection) ||
-      typeof (connection as { collection?: unknown }).collection !== 'function'
-    ) {
-      throw typeError('connection: expected a mongoose Connection');
+    if (!isConnection(connection)) {
+      throw typeError(
+        `connection: expected a mongoose Connection (mongoose.connection, or what mongoose.createConnection() returns), got ${kindOf(connection)}`,
+      );
     }
     if (uris !== null && uris !== undefined)
       throw typeError('connection: give either uris or connection, not both');

@@ -173,6 +173,16 @@ describe('a connection given by the user', () => {
     }
   });
 
+  it.each([
+    ['a driver Db', () => db.db, /connection: .*got a MongoDB driver Db/],
+    ['a driver MongoClient', () => db.client, /connection: .*got a MongoDB driver MongoClient/],
+  ])('refuses %s at construction, saying what to pass instead', (_, given, message) => {
+    const create = () => new MongooseStore(null, { connection: given() as never });
+    expect(create).toThrow(TypeError);
+    expect(create).toThrow(message);
+    expect(create).toThrow(/mongoose Connection \(mongoose\.connection/);
+  });
+
   it('sends background errors to an error listener, and only when there is one', async () => {
     const conn = await mongoose.createConnection(db.uri).asPromise();
     const store = await db.open({ connection: conn, lifecheck: 30 }, null as never);
