@@ -1,6 +1,7 @@
 import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
 import { ensureTtlIndex } from './indexes.js';
+import { Lease, type LeaseTerm, leaseName } from './lease.js';
 import { log } from './log.js';
 import { FALLBACK_LIFECHECK, type ResolvedOptions } from './options.js';
 import { type SessionDocument, ttlIndexSpec } from './schema.js';
@@ -18,26 +19,54 @@ export interface CleanupHooks {
  *
  * The TTL index is checked once per store; a refusal is final (the server will not change
  * its mind), while other errors are retried on the next connect. Without a confirmed TTL
- * index the sweeper runs, unless `lifecheck` is -1.
+ * index the sweeper runs, unless `lifecheck` is -1. Of all the stores that sweep one
+ * collection, only the holder of its {@link Lease} sweeps; a server that refuses the lease
+ * leaves each store to sweep alone, as before there was one.
  */
 export class Cleanup {
   private ttl: 'unknown' | 'ready' | 'refused' = 'unknown';
   private stopped = false;
   private readonly sweeper: Sweeper;
+  private readonly lease: Lease;
 
   constructor(
     private readonly options: ResolvedOptions,
     collection: () => Promise<mongo.Collection<SessionDocument>>,
     private readonly hooks: CleanupHooks,
   ) {
+    this.lease = new Lease(
+      async () => {
+        const coll = await collection();
+        return coll.db.collection<LeaseTerm>(leaseName(coll.collectionName));
+      },
+      {
+        // The holder stopped renewing, perhaps in the middle of a sweep: sweep now.
+        taken: () => this.sweeper.soon(),
+        refused: (err) => {
+          const name = leaseName(options.collection);
+          log('the server refused the sweep lease on %s (%s); sweeping alone', name, err.message);
+          hooks.failed(
+            new Error(
+              `connect-mongoose-session: the server refused the sweep lease on ${name} (${err.message}); ` +
+                'this store sweeps alone, and so does every other store on the collection',
+              { cause: err },
+            ),
+          );
+        },
+        failed: (err) => hooks.failed(err),
+      },
+    );
     this.sweeper = new Sweeper(
       async () => {
+        // Another store holds the lease: it sweeps this time.
+        if (!this.lease.held) return undefined;
         // In bounded batches: a backlog of any size is worked through, never refused whole.
+        // A holder whose term runs out stops between two batches; the next holder goes on.
         const deleted = await deleteInBatches(
           (await collection()) as unknown as mongo.Collection,
           { expiresAt: { $lte: new Date() } },
           'expiresAt',
-          () => this.stopped,
+          () => this.stopped || !this.lease.held,
         );
         log('swept %d expired sessions', deleted);
         return deleted;
@@ -64,8 +93,14 @@ export class Cleanup {
     } finally {
       // Without a confirmed TTL index, expired sessions would pile up: sweep unless told not to.
       const every = lifecheck ?? (autoIndex && this.ttl !== 'ready' ? FALLBACK_LIFECHECK : -1);
-      if (this.stopped || every === -1) this.sweeper.stop();
-      else if (this.sweeper.interval !== every) this.sweeper.start(every);
+      if (this.stopped || every === -1) {
+        this.sweeper.stop();
+        void this.lease.stop();
+      } else if (this.sweeper.interval !== every) {
+        // A term of one interval: a holder that stops renewing is replaced within about one.
+        this.lease.start(every);
+        this.sweeper.start(every);
+      }
     }
     if (refusal !== undefined) {
       const every = lifecheck ?? FALLBACK_LIFECHECK;
@@ -81,9 +116,14 @@ export class Cleanup {
     }
   }
 
-  /** Stops the sweeper for good. */
-  stop(): void {
+  /**
+   * Stops the sweeper for good and gives the lease up. Resolves once the lease is given up
+   * (or could not be: then it ends with its term); never rejects. Await it before closing the
+   * connection, or the give-up is cut off.
+   */
+  stop(): Promise<void> {
     this.stopped = true;
     this.sweeper.stop();
+    return this.lease.stop();
   }
 }

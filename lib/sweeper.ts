@@ -9,13 +9,15 @@ export interface SweepReport {
  *
  * Runs never overlap: the next is scheduled when the last one ends, with ±10 % jitter so that
  * many app instances drift apart. The timer is `unref`'d and never keeps a process alive.
+ * A run whose `sweep` resolves to `undefined` did not sweep (another instance holds the lease)
+ * and is not reported.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
   private every: number | undefined;
 
   constructor(
-    private readonly sweep: () => Promise<number>,
+    private readonly sweep: () => Promise<number | undefined>,
     private readonly report: SweepReport,
   ) {}
 
@@ -38,6 +40,14 @@ export class Sweeper {
     this.every = undefined;
   }
 
+  /** Runs a sweep at once, unless one is under way or the sweeper is stopped; the next follows an interval later. */
+  soon(): void {
+    // No timer while started means a run is under way: it schedules the next itself.
+    if (this.every === undefined || this.timer === undefined) return;
+    clearTimeout(this.timer);
+    void this.run();
+  }
+
   private schedule(): void {
     if (this.every === undefined) return;
     const delay = Math.round(this.every * (0.9 + Math.random() * 0.2));
@@ -48,7 +58,8 @@ export class Sweeper {
   private async run(): Promise<void> {
     this.timer = undefined;
     try {
-      this.report.swept(await this.sweep());
+      const deleted = await this.sweep();
+      if (deleted !== undefined) this.report.swept(deleted);
     } catch (err) {
       this.report.failed(err as Error);
     }
