@@ -23,7 +23,7 @@ type Filter = mongo.Filter<mongo.Document>;
 export async function deleteInBatches(
   coll: mongo.Collection<mongo.Document>,
   filter: Filter,
-  field: '_id' | 'expiresAt',
+  field: '_id' | 'expiresAt' | 'expires',
   stopped: () => boolean = () => false,
   batch = DELETE_BATCH,
 ): Promise<number> {
@@ -45,7 +45,8 @@ export async function deleteInBatches(
     }
     let n = (await coll.deleteMany(within({ $lt: edge[field] }))).deletedCount;
     if (n === 0) {
-      // More than `batch` rows share the lowest value: take a batch of them by id.
+      // More than `batch` rows share the lowest value (only on an expiry): take a batch of
+      // them by id.
       const tied = within({ $eq: edge[field] });
       const ids = await coll
         .find(tied, { projection: { _id: 1 } })

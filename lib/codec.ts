@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { SessionData } from 'express-session';
 import mongoose, { type mongo } from 'mongoose';
 import { MongooseStoreError } from './errors.js';
+import { decodeLegacy, isLegacy } from './legacy.js';
 import type { SessionDocument } from './schema.js';
 import type { SessionSerializer } from './serializer.js';
 import { type UserIdOf, userOf } from './users.js';
@@ -23,6 +24,8 @@ export interface DecodedSession {
   session: SessionData;
   /** A digest of its stored data, as {@link EncodedSession.fingerprint} gives it. */
   fingerprint: string;
+  /** Written by connect-mongo or connect-mongodb-session: the next write rewrites it whole. */
+  legacy: boolean;
 }
 
 /** A digest of a stored value: of the string itself, or of its BSON. */
@@ -129,11 +132,13 @@ export class SessionCodec {
    */
   decode(doc: SessionDocument): DecodedSession {
     try {
+      // No digest for a peer's document: its next set must rewrite it in our shape.
+      if (isLegacy(doc)) return { session: decodeLegacy(doc), fingerprint: '', legacy: true };
       const session = {
         cookie: this.serializer.deserialize(doc.cookie),
         ...this.serializer.deserialize(doc.session),
       } as unknown as SessionData;
-      return { session, fingerprint: digest(doc.session) };
+      return { session, fingerprint: digest(doc.session), legacy: false };
     } catch {
       // The parser's message may quote the stored data: it is not kept.
       throw new MongooseStoreError(

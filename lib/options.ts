@@ -62,6 +62,15 @@ export interface MongooseStoreOptions {
    * number (as a string), else none.
    */
   userId?: UserIdOf | false;
+  /**
+   * Also count, list and sweep the documents connect-mongo or connect-mongodb-session wrote
+   * in this collection (`{ _id, expires, session }`), while a move from them is under way.
+   * Reading such a session by id (`get`, then its rewrite in this store's shape by the next
+   * `set` or `touch`) works whatever this says, at no cost. Turning it on makes `length`,
+   * `count`, `all` and the sweeper use a filter with `$or`, which may scan where `expires`
+   * has no index. Default `false`.
+   */
+  legacy?: boolean;
 }
 
 /** The URIs argument: one URI, or the members of one replica set. `null` with `connection`. */
@@ -91,7 +100,47 @@ const KNOWN = new Set<string>([
   'connectionOptions',
   'serializer',
   'userId',
+  'legacy',
 ]);
+
+/** Options of connect-mongo and connect-mongodb-session, with what to write here instead. */
+const PEER_OPTIONS: Record<string, string> = {
+  mongoUrl: 'pass the URI as the first argument: createStore(uri, options)',
+  uri: 'pass the URI as the first argument: createStore(uri, options)',
+  client: 'pass a mongoose Connection as `connection`',
+  clientPromise: 'pass a mongoose Connection as `connection`',
+  collectionName: 'use `collection`',
+  databaseName: 'put the database in the URI, or use connectionOptions.dbName',
+  dbName: 'put the database in the URI, or use connectionOptions.dbName',
+  autoRemove:
+    "use `lifecheck` (the sweeper's interval in ms, -1 for off) and `autoIndex` (the TTL index)",
+  autoRemoveInterval: "use `lifecheck`, in milliseconds (connect-mongo's interval was in minutes)",
+  mongoOptions: 'use `connectionOptions`',
+  crypto:
+    'encrypt with a serializer of your own for now (`serializer: { serialize, deserialize }`)',
+  stringify: "use `serializer: 'json'` (a string, the default) or `'bson'` (an object)",
+  serialize: 'use `serializer: { serialize, deserialize }`',
+  unserialize: 'use `serializer: { serialize, deserialize }`',
+  expires: '`ttl` is the lifetime here, in milliseconds',
+  expiresKey:
+    'this store keeps the expiry in `expiresAt`; set `legacy: true` to read old documents',
+  expiresAfterSeconds: 'this store builds its own TTL index; see `autoIndex`',
+  idField: 'the session id is always `_id` here',
+  timestamps: 'not supported: the document holds `expiresAt` only',
+  writeOperationOptions: 'use `connectionOptions` (for example writeConcern)',
+};
+
+/** connect-mongo options whose name we share but whose unit differs. */
+const SECONDS_HINT = ' (in milliseconds here: connect-mongo took seconds)';
+
+function unknownOption(key: string): TypeError {
+  const instead = PEER_OPTIONS[key];
+  return typeError(
+    instead === undefined
+      ? `options: unknown option ${JSON.stringify(key)}`
+      : `options: ${JSON.stringify(key)} is connect-mongo's or connect-mongodb-session's; ${instead}`,
+  );
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -100,9 +149,14 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function duration(name: string, v: unknown, min: number, hint = '', max = MAX_TIMER): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
     throw typeError(
-      `${name}: expected ${hint}milliseconds from ${min} to ${max}, got ${String(v)}`,
+      `${name}: expected ${hint}milliseconds from ${min} to ${max}, got ${String(v)}${SECONDS_HINT}`,
     );
   }
+  return v;
+}
+
+function flag(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw typeError(`${name}: expected a boolean, got ${String(v)}`);
   return v;
 }
 
@@ -150,7 +204,7 @@ export function resolveOptions(
   const o: unknown = opts ?? {};
   if (!isPlainObject(o)) throw typeError('options: expected an object');
   for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw typeError(`options: unknown option ${JSON.stringify(key)}`);
+    if (!KNOWN.has(key) || !Object.hasOwn(o, key)) throw unknownOption(key);
   }
   const given = o as MongooseStoreOptions;
 
@@ -192,8 +246,7 @@ export function resolveOptions(
     duration('lifecheck', lifecheck, 1, '-1 (off) or ');
 
   const autoIndex = given.autoIndex ?? true;
-  if (typeof autoIndex !== 'boolean')
-    throw typeError(`autoIndex: expected a boolean, got ${String(autoIndex)}`);
+  flag('autoIndex', autoIndex);
 
   const userId = given.userId ?? passportUser;
   if (userId !== false && typeof userId !== 'function')
@@ -213,5 +266,6 @@ export function resolveOptions(
     connectionOptions,
     serializer: serializerOf(given.serializer ?? 'json'),
     userId: userId === false ? undefined : userId,
+    legacy: flag('legacy', given.legacy ?? false),
   });
 }

@@ -13,6 +13,11 @@ export interface SessionDocument {
   session: unknown;
   /** The session's user (see the `userId` option); absent for a session without one. */
   user?: string;
+  /**
+   * Only in a document connect-mongo or connect-mongodb-session wrote: its expiry. Such a
+   * document is read in place, and rewritten in this shape by its next `set` or `touch`.
+   */
+  expires?: Date;
 }
 
 /**

@@ -4,6 +4,7 @@ import { deleteInBatches } from './batches.js';
 import type { DecodedSession, SessionCodec, TouchUpdate } from './codec.js';
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
+import { liveFilter, storedExpiry } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { RecentExpiries } from './recent.js';
@@ -68,6 +69,8 @@ export class Sessions {
    * unchanged (`resave: true`, rolling cookies) writes only what a touch writes.
    */
   private readonly fingerprints = new WeakMap<object, string>();
+  /** Peers' documents read lately: their next touch rewrites them whole, in our shape. */
+  private readonly legacy = new RecentExpiries();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -87,10 +90,11 @@ export class Sessions {
     checkSid(sid);
     const doc = await (await this.collection()).findOne({ _id: sid });
     // The TTL monitor may lag by a minute or be absent: expiry is checked here on every read.
-    const at = doc?.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0;
+    const at = doc === null ? 0 : storedExpiry(doc);
     if (doc === null || at <= Date.now()) return null;
     const decoded = this.decoded(doc);
     if (decoded === null) return null;
+    if (decoded.legacy) this.legacy.remember(sid, at);
     this.fingerprints.set(decoded.session, decoded.fingerprint);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
     return decoded.session;
@@ -129,6 +133,7 @@ export class Sessions {
       return;
     }
     if (loaded) this.fingerprints.set(session, fingerprint);
+    this.legacy.forget(sid);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
   }
 
@@ -155,7 +160,19 @@ export class Sessions {
     checkSession(session, 'touch', true);
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
+    if (this.legacy.get(sid) !== undefined) return this.rewrite(sid, session, at, now);
     await this.update(sid, at, now, this.codec.touch(session, new Date(at)));
+  }
+
+  /** Rewrites a peer's live document whole, in our shape: a touch cannot move it forward. */
+  private async rewrite(sid: string, session: SessionData, at: number, now: number): Promise<void> {
+    const { doc } = this.codec.encode(sid, session, new Date(at));
+    await (await this.collection())
+      .replaceOne({ _id: sid, ...liveFilter(new Date(now), true) }, doc)
+      .catch((err) => {
+        throw this.codec.rejection(err);
+      });
+    this.legacy.forget(sid);
   }
 
   /** Writes a touch's update to a live session: never creates one, never revives one. */
@@ -179,7 +196,9 @@ export class Sessions {
   }
 
   async list(): Promise<Record<string, SessionData>> {
-    const docs = await (await this.collection()).find({ expiresAt: { $gt: new Date() } }).toArray();
+    const docs = await (await this.collection())
+      .find(liveFilter(new Date(), this.options.legacy))
+      .toArray();
     const entries: [string, SessionData][] = [];
     for (const doc of docs) {
       const decoded = this.decoded(doc);
@@ -190,7 +209,7 @@ export class Sessions {
   }
 
   async countLive(): Promise<number> {
-    return (await this.collection()).countDocuments({ expiresAt: { $gt: new Date() } });
+    return (await this.collection()).countDocuments(liveFilter(new Date(), this.options.legacy));
   }
 
   async removeAll(): Promise<void> {

@@ -1,0 +1,180 @@
+// Moving from connect-mongo or connect-mongodb-session: their sessions, written by the real
+// peers into the same collection, keep working through this store; nobody signs in again.
+import MongoStore from 'connect-mongo';
+import connectMongoDBSession from 'connect-mongodb-session';
+import express from 'express';
+import session, { type Store } from 'express-session';
+import request from 'supertest';
+import type { MongooseStore, MongooseStoreOptions } from '../lib/index';
+import { describeIf, server, uniqueCollection, useDatabase } from './support/server';
+
+const db = useDatabase('migration');
+const SECRET = 'the same cookie secret before and after';
+
+type Raw = { _id: string; expires?: Date; expiresAt?: Date; session?: unknown; cookie?: unknown };
+
+/** The counter app every step of a migration runs, on whichever store it is given. */
+function app(store: Store) {
+  const a = express();
+  a.use(
+    session({
+      store,
+      secret: SECRET,
+      resave: false,
+      saveUninitialized: false,
+      cookie: { maxAge: 60_000 },
+    }),
+  );
+  a.get('/count', (req, res) => {
+    const s = req.session as unknown as { count?: number };
+    s.count = (s.count ?? 0) + 1;
+    res.send(String(s.count));
+  });
+  a.get('/peek', (req, res) => {
+    res.send(String((req.session as unknown as { count?: number }).count ?? 0));
+  });
+  return a;
+}
+
+async function ours(collection: string, options: MongooseStoreOptions = {}) {
+  return db.open({ collection, autoIndex: false, lifecheck: -1, ...options });
+}
+
+/** Counts to 2 through `peer`, then closes it: what the app did before the switch. */
+async function countWith(peer: Store & { close?: () => unknown }) {
+  const agent = request.agent(app(peer));
+  await agent.get('/count').expect(200, '1');
+  await agent.get('/count').expect(200, '2');
+  await peer.close?.();
+  return agent;
+}
+
+function connectMongo(collection: string, options: Record<string, unknown> = {}) {
+  return MongoStore.create({
+    mongoUrl: db.uri,
+    collectionName: collection,
+    // The peer's own TTL index would fail on a server without TTL indexes; not what is tested.
+    autoRemove: 'disabled',
+    ...options,
+  }) as unknown as Store & { close(): Promise<void> };
+}
+
+describe.each([
+  ['connect-mongo, stringify: true (its default)', {}],
+  ['connect-mongo, stringify: false', { stringify: false }],
+  ['connect-mongo with touchAfter (lastModified)', { touchAfter: 3600 }],
+])('sessions written by %s', (_what, options) => {
+  it('stay signed in through this store, and are rewritten in its shape', async () => {
+    const name = uniqueCollection();
+    const agent = await countWith(connectMongo(name, options));
+    const coll = db.db.collection<Raw>(name);
+    const [before] = await coll.find().toArray();
+    expect(before.expires).toBeInstanceOf(Date);
+
+    const store = await ours(name);
+    const switched = request.agent(app(store));
+    // The same cookie jar: the browser keeps its cookie across the deploy.
+    switched.jar = agent.jar;
+    await switched.get('/count').expect(200, '3');
+    const [after] = await coll.find().toArray();
+    expect(after._id).toBe(before._id);
+    expect(after.expiresAt).toBeInstanceOf(Date);
+    expect(after).not.toHaveProperty('expires');
+    await switched.get('/count').expect(200, '4');
+  });
+
+  it('are rewritten in this store’s shape by a touch too', async () => {
+    const name = uniqueCollection();
+    const agent = await countWith(connectMongo(name, options));
+    const store = await ours(name);
+    const switched = request.agent(app(store));
+    switched.jar = agent.jar;
+    // /peek changes nothing: express-session touches the session.
+    await switched.get('/peek').expect(200, '2');
+    const [after] = await db.db.collection<Raw>(name).find().toArray();
+    expect(after.expiresAt).toBeInstanceOf(Date);
+    expect(after).not.toHaveProperty('expires');
+    await switched.get('/peek').expect(200, '2');
+  });
+});
+
+describe('a peer’s expired session', () => {
+  it('is never served, and the sweeper removes it with legacy: true', async () => {
+    const name = uniqueCollection();
+    const agent = await countWith(connectMongo(name));
+    const coll = db.db.collection<Raw>(name);
+    await coll.updateMany({}, { $set: { expires: new Date(Date.now() - 1_000) } });
+    const store = await ours(name, { legacy: true, lifecheck: 50 });
+    const switched = request.agent(app(store));
+    switched.jar = agent.jar;
+    await switched.get('/peek').expect(200, '0');
+    const swept = await new Promise<number>((ok) => store.once('sweep', ok));
+    const left = await coll.find({ expires: { $exists: true } }).toArray();
+    expect(swept + left.length).toBeGreaterThanOrEqual(1);
+    expect(left).toEqual([]);
+  });
+});
+
+describe('length, count and all', () => {
+  async function mixed(options: MongooseStoreOptions) {
+    const name = uniqueCollection();
+    await countWith(connectMongo(name));
+    await countWith(connectMongo(name, { stringify: false }));
+    const store = await ours(name, options);
+    await store.set('ours-1', {
+      cookie: { maxAge: 60_000, expires: new Date(Date.now() + 60_000) },
+    } as never);
+    return store;
+  }
+
+  it('include the peers’ live sessions with legacy: true', async () => {
+    const store = await mixed({ legacy: true });
+    expect(await store.length()).toBe(3);
+    expect(await store.count()).toBe(3);
+    const all = await store.all();
+    expect(Object.keys(all)).toHaveLength(3);
+    for (const s of Object.values(all)) expect(s.cookie).toBeDefined();
+  });
+
+  it('count only this store’s sessions by default, at no extra cost', async () => {
+    const store = await mixed({});
+    expect(await store.length()).toBe(1);
+  });
+});
+
+describe('a document of a shape the store does not know', () => {
+  it('reads as missing and is reported once through error, never a failed request', async () => {
+    const name = uniqueCollection();
+    const store: MongooseStore = await ours(name);
+    const errors: Error[] = [];
+    store.on('error', (e) => errors.push(e));
+    await db.db.collection<Raw>(name).insertOne({
+      _id: 'weird',
+      expires: new Date(Date.now() + 60_000),
+      session: 'encrypted-by-connect-mongo-crypto',
+    });
+    expect(await store.get('weird')).toBeNull();
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(['ERR_SESSION_UNREADABLE']);
+  });
+});
+
+describeIf(server.caps.ttlIndex, 'sessions written by connect-mongodb-session', () => {
+  it('stay signed in through this store, and are rewritten in its shape', async () => {
+    const name = uniqueCollection();
+    const MongoDBStore = connectMongoDBSession(session);
+    const peer = await new Promise<InstanceType<typeof MongoDBStore>>((ok, fail) => {
+      const started = new MongoDBStore({ uri: db.uri, collection: name }, (err?: Error) =>
+        err ? fail(err) : ok(started),
+      );
+    });
+    const close = () => (peer as unknown as { client: { close(): Promise<void> } }).client.close();
+    const agent = await countWith(Object.assign(peer, { close }) as unknown as Store);
+    const store = await ours(name);
+    const switched = request.agent(app(store));
+    switched.jar = agent.jar;
+    await switched.get('/count').expect(200, '3');
+    const [after] = await db.db.collection<Raw>(name).find().toArray();
+    expect(after.expiresAt).toBeInstanceOf(Date);
+    expect(after).not.toHaveProperty('expires');
+  });
+});
