@@ -38,7 +38,7 @@ describe('resolveOptions', () => {
 
   const invalid: [string, unknown, unknown, RegExp][] = [
     ['options that are not an object', URI, 'nope', /options: expected an object/],
-    ['an unknown option', URI, { mongoUrl: URI }, /unknown option "mongoUrl"/],
+    ['an unknown option (a typo)', URI, { colection: 'x' }, /unknown option "colection"/],
     ['an empty collection name', URI, { collection: '' }, /collection:/],
     ['a collection name with $', URI, { collection: 'a$b' }, /collection:/],
     ['a system collection', URI, { collection: 'system.sessions' }, /collection:/],
@@ -70,6 +70,41 @@ describe('resolveOptions', () => {
     ['a uri that is not a MongoDB URI', 'http://localhost', {}, /uris: expected a mongodb:\/\//],
     ['an empty array of uris', [], {}, /uris: expected a URI or a non-empty array/],
   ];
+
+  it.each([
+    ['mongoUrl', /first argument/],
+    ['collectionName', /use `collection`/],
+    ['autoRemove', /`lifecheck`.*`autoIndex`/],
+    ['autoRemoveInterval', /`lifecheck`, in milliseconds/],
+    ['mongoOptions', /use `connectionOptions`/],
+    ['dbName', /in the URI, or use connectionOptions\.dbName/],
+    ['crypto', /serializer/],
+    ['stringify', /serializer/],
+    ['serialize', /serializer/],
+    ['unserialize', /serializer/],
+  ])("refuses connect-mongo's %s, saying what to write instead", (name, instead) => {
+    const attempt = () => resolveOptions(URI, { [name]: 1 } as never);
+    expect(attempt).toThrow(TypeError);
+    expect(attempt).toThrow(new RegExp(`"${name}" is connect-mongo's`));
+    expect(attempt).toThrow(instead);
+  });
+
+  it.each(['ttl', 'touchAfter', 'lifecheck'])(
+    'reminds that %s is in milliseconds, where connect-mongo took seconds',
+    (name) => {
+      expect(() => resolveOptions(URI, { [name]: -2 } as never)).toThrow(
+        /milliseconds here: connect-mongo took seconds/,
+      );
+    },
+  );
+
+  it('accepts legacy as a boolean only', () => {
+    expect(resolveOptions(URI, { legacy: true }).legacy).toBe(true);
+    expect(resolveOptions(URI, {}).legacy).toBe(false);
+    expect(() => resolveOptions(URI, { legacy: 'yes' } as never)).toThrow(
+      /legacy: expected a boolean/,
+    );
+  });
 
   it.each(invalid)('rejects %s with a TypeError naming it', (_what, uris, opts, message) => {
     const attempt = () => resolveOptions(uris as string, opts as never);
