@@ -18,13 +18,17 @@ describe('the demo app', () => {
     const store = await db.open();
     const agent = request.agent(createApp({ store, secret: 's', maxAge: 60_000 }));
     for (let n = 1; n <= 9; n++) {
+      // The POST answers 303 to `/`, and that view counts: one click, one count.
       const res =
-        n % 2 ? await agent.get('/') : await agent.post('/').type('form').send({ foo: 'bar' });
+        n % 2
+          ? await agent.get('/')
+          : await agent.post('/').type('form').send({ foo: 'bar' }).redirects(1);
       expect(countOf(res.text)).toBe(n);
       expect(res.text).toContain('value="POST request!"');
     }
     const tenth = await agent.get('/').expect(200);
-    expect(tenth.text).toBe('regenerated session.');
+    expect(tenth.text).toContain('<p>regenerated session.</p>');
+    expect(tenth.text).toContain('<a href="/">');
     const newId = decodeURIComponent(tenth.headers['set-cookie'][0])
       .split(';')[0]
       .slice('sid=s:'.length)
@@ -64,6 +68,16 @@ describe('the demo app', () => {
     expect(countOf(res.text)).toBe(2);
     expect(res.text).not.toContain('<script>');
     expect(res.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;');
+  });
+});
+
+describe('the demo app: POST / and the regeneration', () => {
+  it('answers POST / with a 303 to /, which counts the click', async () => {
+    const store = await db.open();
+    const agent = request.agent(createApp({ store, secret: 's', maxAge: 60_000 }));
+    await agent.get('/');
+    await agent.post('/').type('form').send({ foo: 'bar' }).expect(303).expect('Location', '/');
+    expect(countOf((await agent.get('/')).text)).toBe(2);
   });
 });
 
