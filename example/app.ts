@@ -1,6 +1,7 @@
 import type { MongooseStore } from 'connect-mongoose-session';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import session from 'express-session';
+import { account } from './account';
 import { counter } from './counter';
 
 /** The demo's settings; see example/server.ts for where they come from. */
@@ -13,7 +14,10 @@ export interface DemoOptions {
 
 const COOKIE = 'sid';
 
-/** The seed README's example on today's express: a counter, flash, "online" and regenerate at 10. */
+/**
+ * The seed README's example on today's express (a counter, flash, "online" and regenerate at
+ * 10), and beside it an account flow: sign in with a name, see and sign out your devices.
+ */
 export function createApp({ store, secret, maxAge }: DemoOptions): Express {
   const app = express();
   app.use(express.urlencoded({ extended: false }));
@@ -24,10 +28,12 @@ export function createApp({ store, secret, maxAge }: DemoOptions): Express {
       store,
       resave: false,
       saveUninitialized: false,
-      cookie: { path: '/', httpOnly: true, maxAge },
+      // Lax: another site cannot post the sign-out buttons (or a sign-in) with this cookie.
+      cookie: { path: '/', httpOnly: true, sameSite: 'lax', maxAge },
     }),
   );
   app.use(counter(store));
+  app.use(account({ store, cookieName: COOKIE }));
   // The message only: express's default handler would print the stack into the page.
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     console.error('demo:', err.message);

@@ -3,8 +3,9 @@
 import type { MongooseStore } from 'connect-mongoose-session';
 import { type Request, type Response, Router } from 'express';
 import { flash, takeFlash } from './flash';
-import { flashes, layout } from './html';
+import { escapeHtml, flashes, layout } from './html';
 import { regenerate } from './promises';
+import { currentUser, takeSignIn } from './user';
 
 declare module 'express-session' {
   interface SessionData {
@@ -15,7 +16,13 @@ declare module 'express-session' {
 
 const TITLE = 'connect-mongoose-session - sample';
 
-function page(info: string[], online: number, count: number): string {
+function accountLink(user: string | undefined): string {
+  return user === undefined
+    ? '<nav><a href="/sign-in">Sign in</a> to see your devices</nav>'
+    : `<nav>Signed in as <strong>${escapeHtml(user)}</strong> · <a href="/account">Your devices</a></nav>`;
+}
+
+function page(info: string[], online: number, count: number, user: string | undefined): string {
   return layout({
     title: TITLE,
     body: `${flashes(info)}
@@ -25,7 +32,8 @@ function page(info: string[], online: number, count: number): string {
 </form>
 <hr>
 <p id="online">online : ${online}</p>
-<p id="count">count: ${count}</p>`,
+<p id="count">count: ${count}</p>
+${accountLink(user)}`,
   });
 }
 
@@ -37,10 +45,14 @@ export function counter(store: MongooseStore): Router {
     if (req.session.count < 10) {
       const info = takeFlash(req, 'info');
       const online = await store.length();
-      res.type('html').send(page(info, online, req.session.count));
+      res.type('html').send(page(info, online, req.session.count, currentUser(req)));
       return;
     }
+    // A new id, as the seed does, but whoever was signed in stays signed in: regenerating
+    // is what a login should do, not a reason to log out.
+    const signIn = takeSignIn(req);
     await regenerate(req);
+    if (signIn !== undefined) Object.assign(req.session, signIn);
     flash(req, 'info', `New session. ${req.sessionID}`);
     res.type('html').send(
       layout({

@@ -3,8 +3,10 @@ import { existsSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { sign } from 'cookie-signature';
+import type { Express } from 'express';
 import request from 'supertest';
 import { createApp } from '../../example/app';
+import type { MongooseStore } from '../../lib/index';
 import { cookie, sid, useDatabase } from '../support/server';
 
 const db = useDatabase('example');
@@ -71,6 +73,27 @@ describe('the demo app', () => {
   });
 });
 
+/** The session id in a response's `sid` cookie, if it sets one. */
+function idOf(res: request.Response): string | undefined {
+  const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
+  const sid = cookies.find((c) => c.startsWith('sid='));
+  if (sid === undefined) return undefined;
+  return decodeURIComponent(sid.split(';')[0]).slice('sid=s:'.length).split('.')[0];
+}
+
+/** Posts the sign-in form as `agent`, expecting the 303 to /account; gives the new id. */
+async function signIn(agent: Agent, name: string): Promise<string> {
+  const res = await agent
+    .post('/sign-in')
+    .type('form')
+    .send({ name })
+    .expect(303)
+    .expect('Location', '/account');
+  return idOf(res) as string;
+}
+
+type Agent = ReturnType<typeof request.agent>;
+
 describe('the demo app: POST / and the regeneration', () => {
   it('answers POST / with a 303 to /, which counts the click', async () => {
     const store = await db.open();
@@ -78,6 +101,150 @@ describe('the demo app: POST / and the regeneration', () => {
     await agent.get('/');
     await agent.post('/').type('form').send({ foo: 'bar' }).expect(303).expect('Location', '/');
     expect(countOf((await agent.get('/')).text)).toBe(2);
+  });
+
+  it('keeps the signed-in user across the regeneration at 10, under the new id only', async () => {
+    const store = await db.open();
+    const agent = request.agent(createApp({ store, secret: 's', maxAge: 60_000 }));
+    const before = await signIn(agent, 'ann');
+    for (let n = 1; n <= 9; n++) await agent.get('/');
+    const after = idOf(await agent.get('/').expect(200));
+    expect(after).toBeDefined();
+    expect(after).not.toBe(before);
+    expect((await store.listByUser('ann')).map((s) => s.id)).toEqual([after]);
+  });
+
+  it('links to the sign-in from /, and to the account once signed in', async () => {
+    const store = await db.open();
+    const agent = request.agent(createApp({ store, secret: 's', maxAge: 60_000 }));
+    expect((await agent.get('/')).text).toContain('<a href="/sign-in">Sign in</a>');
+    await signIn(agent, 'ann');
+    const res = await agent.get('/');
+    expect(res.text).toContain('Signed in as <strong>ann</strong>');
+    expect(res.text).toContain('<a href="/account">');
+  });
+});
+
+describe('the demo app: the account flow', () => {
+  let store: MongooseStore;
+  let app: Express;
+  beforeEach(async () => {
+    store = await db.open();
+    app = createApp({ store, secret: 's', maxAge: 60_000 });
+  });
+
+  it('signs in with a new session id, stored under passport.user, and redirects to /account', async () => {
+    const agent = request.agent(app);
+    const first = idOf(await agent.get('/'));
+    const id = await signIn(agent, 'ann');
+    expect(id).not.toBe(first);
+    expect(await store.get(first as string)).toBeNull();
+    const [only] = await store.listByUser('ann');
+    expect(only.id).toBe(id);
+    expect(only.session.passport).toEqual({ user: 'ann' });
+  });
+
+  it('trims the name, and takes one of 64 characters', async () => {
+    await signIn(request.agent(app), '  ann  ');
+    await signIn(request.agent(app), 'x'.repeat(64));
+    expect(await store.listByUser('ann')).toHaveLength(1);
+    expect(await store.listByUser('x'.repeat(64))).toHaveLength(1);
+  });
+
+  it.each([
+    ['an empty name', { name: '' }],
+    ['a blank name', { name: ' \t ' }],
+    ['a name of 65 characters', { name: 'x'.repeat(65) }],
+    ['no name field', {}],
+    ['a repeated name field', 'name=a&name=b'],
+  ])('refuses %s with a 303 back to /sign-in and an error there', async (_what, body) => {
+    const agent = request.agent(app);
+    await agent.post('/sign-in').type('form').send(body).expect(303).expect('Location', '/sign-in');
+    const page = await agent.get('/sign-in').expect(200);
+    expect(page.text).toContain('<p class="flash error">Type a name of 1 to 64 characters.</p>');
+    await agent.get('/account').expect(303).expect('Location', '/sign-in');
+  });
+
+  it('lists both sessions of a user on each, marking this device, with no session id', async () => {
+    const a = request.agent(app);
+    const b = request.agent(app);
+    const ids = [await signIn(a, 'ann'), await signIn(b, 'ann')];
+    await signIn(request.agent(app), 'bob');
+    for (const agent of [a, b]) {
+      const page = (await agent.get('/account').expect(200)).text;
+      expect(page).toContain('Signed in as <strong id="user">ann</strong>: 2 sessions.');
+      expect(page.match(/<li class="session current">/g)).toHaveLength(1);
+      expect(page.match(/<li class="session">/g)).toHaveLength(1);
+      // This device comes first.
+      expect(page.indexOf('This device')).toBeLessThan(page.indexOf('Another device'));
+      expect(page).toMatch(/expires <time datetime="[^"]+"[^>]*>in \d+ (s|min)<\/time>/);
+      for (const id of ids) expect(page).not.toContain(id);
+    }
+  });
+
+  it('shows the sign-in message once, on the account page', async () => {
+    const agent = request.agent(app);
+    await signIn(agent, 'ann');
+    expect((await agent.get('/account')).text).toContain('<p class="flash">Signed in as ann.</p>');
+    expect((await agent.get('/account')).text).not.toContain('Signed in as ann.');
+  });
+
+  it('signs out the other devices, keeps this one, and redirects to /account with the count', async () => {
+    const a = request.agent(app);
+    const b = request.agent(app);
+    const c = request.agent(app);
+    const keep = await signIn(a, 'ann');
+    await signIn(b, 'ann');
+    await signIn(c, 'ann');
+    await a.post('/account/sign-out-others').expect(303).expect('Location', '/account');
+    expect((await store.listByUser('ann')).map((s) => s.id)).toEqual([keep]);
+    const page = (await a.get('/account').expect(200)).text;
+    expect(page).toContain('<p class="flash">Signed out 2 other devices.</p>');
+    expect(page).toContain(': 1 session.');
+    expect(page).not.toContain('Sign out other devices');
+    await b.get('/account').expect(303).expect('Location', '/sign-in');
+  });
+
+  it('signs out this device: deleted, cookie cleared, and a 303 to /sign-in', async () => {
+    const agent = request.agent(app);
+    const id = await signIn(agent, 'ann');
+    const res = await agent.post('/sign-out').expect(303).expect('Location', '/sign-in');
+    expect(res.headers['set-cookie']?.[0]).toMatch(/^sid=;.*Expires=Thu, 01 Jan 1970/);
+    expect(await store.get(id)).toBeNull();
+    expect(await store.listByUser('ann')).toEqual([]);
+    await agent.get('/account').expect(303).expect('Location', '/sign-in');
+  });
+
+  it('sends /account to /sign-in when signed out, and /sign-in to /account when signed in', async () => {
+    const agent = request.agent(app);
+    await agent.get('/account').expect(303).expect('Location', '/sign-in');
+    await agent.post('/account/sign-out-others').expect(303).expect('Location', '/sign-in');
+    await signIn(agent, 'ann');
+    await agent.get('/sign-in').expect(303).expect('Location', '/account');
+  });
+
+  it('escapes the name wherever it prints it', async () => {
+    const agent = request.agent(app);
+    await signIn(agent, '<b>&"');
+    const escaped = '&lt;b&gt;&amp;&quot;';
+    const account = (await agent.get('/account')).text;
+    expect(account).toContain(`Signed in as <strong id="user">${escaped}</strong>`);
+    expect(account).toContain(`<p class="flash">Signed in as ${escaped}.</p>`);
+    const home = (await agent.get('/')).text;
+    expect(home).toContain(`Signed in as <strong>${escaped}</strong>`);
+    for (const page of [account, home]) expect(page).not.toContain('<b>');
+  });
+
+  it('gives every page a viewport meta tag, and the account pages a heading', async () => {
+    const agent = request.agent(app);
+    const viewport = '<meta name="viewport" content="width=device-width, initial-scale=1">';
+    const signInForm = (await agent.get('/sign-in')).text;
+    expect(signInForm).toContain('<h1>Sign in</h1>');
+    await signIn(agent, 'ann');
+    const account = (await agent.get('/account')).text;
+    expect(account).toContain('<h1>Your devices</h1>');
+    for (const page of [signInForm, account, (await agent.get('/')).text])
+      expect(page).toContain(viewport);
   });
 });
 
