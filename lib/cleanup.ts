@@ -2,6 +2,7 @@ import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
 import { ensureTtlIndex } from './indexes.js';
 import { Lease, type LeaseTerm, leaseName } from './lease.js';
+import { expiredSets } from './legacy.js';
 import { log } from './log.js';
 import { FALLBACK_LIFECHECK, type ResolvedOptions } from './options.js';
 import { type SessionDocument, ttlIndexSpec } from './schema.js';
@@ -62,12 +63,11 @@ export class Cleanup {
         if (!this.lease.held) return undefined;
         // In bounded batches: a backlog of any size is worked through, never refused whole.
         // A holder whose term runs out stops between two batches; the next holder goes on.
-        const deleted = await deleteInBatches(
-          (await collection()) as unknown as mongo.Collection,
-          { expiresAt: { $lte: new Date() } },
-          'expiresAt',
-          () => this.stopped || !this.lease.held,
-        );
+        const coll = (await collection()) as unknown as mongo.Collection;
+        const stop = () => this.stopped || !this.lease.held;
+        let deleted = 0;
+        for (const [filter, field] of expiredSets(new Date(), this.options.legacy))
+          deleted += await deleteInBatches(coll, filter, field, stop);
         log('swept %d expired sessions', deleted);
         return deleted;
       },
