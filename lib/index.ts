@@ -1,6 +1,7 @@
 export type { SessionData } from 'express-session';
 export type { Callback } from './callback.js';
 export { MongooseStoreError, type MongooseStoreErrorCode } from './errors.js';
+export type { MongooseStoreEvents } from './events.js';
 export type { Ttl } from './expiry.js';
 export {
   DEFAULT_TTL,
@@ -11,10 +12,5 @@ export {
 export { type SessionDocument, sessionSchema } from './schema.js';
 export { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
 export type { UserSession } from './sessions.js';
-export {
-  createStore,
-  type DestroyByUserOptions,
-  MongooseStore,
-  type MongooseStoreEvents,
-} from './store.js';
-export { passportUser, type UserIdOf } from './users.js';
+export { createStore, MongooseStore } from './store.js';
+export { type DestroyByUserOptions, passportUser, type UserIdOf } from './users.js';

@@ -6,6 +6,7 @@ import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
 import { MongooseStoreError, typeError } from './errors.js';
+import type { MongooseStoreEvents } from './events.js';
 import { log } from './log.js';
 import {
   type MongooseStoreOptions,
@@ -15,28 +16,9 @@ import {
 } from './options.js';
 import type { SessionDocument } from './schema.js';
 import { Sessions, type UserSession } from './sessions.js';
-
-/** Options of {@link MongooseStore.destroyByUser}. */
-export interface DestroyByUserOptions {
-  /** A session id, or several, to keep: "sign out my other devices". Default: none. */
-  except?: string | readonly string[];
-}
+import type { DestroyByUserOptions } from './users.js';
 
 const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
-
-/** The events a {@link MongooseStore} emits, with their arguments. */
-export interface MongooseStoreEvents {
-  /** The server can be reached; express-session serves sessions again. */
-  connect: [];
-  /** The server cannot be reached; express-session serves requests without a session. */
-  disconnect: [];
-  /** An error nobody awaits. Only emitted while someone listens; otherwise logged with `debug`. */
-  error: [err: Error];
-  /** The server refused the TTL index; the sweeper runs every `lifecheck` ms instead. */
-  ttlRefused: [reason: Error, lifecheck: number];
-  /** A sweep finished, having deleted `deleted` expired sessions. */
-  sweep: [deleted: number];
-}
 
 // Typed overloads for the events above, merged into the class. The merge adds only method
 // signatures that EventEmitter implements, so nothing is left uninitialised.

@@ -18,6 +18,12 @@ export const passportUser: UserIdOf = (session) => {
   return undefined;
 };
 
+/** Options of {@link MongooseStore.destroyByUser}. */
+export interface DestroyByUserOptions {
+  /** A session id, or several, to keep: "sign out my other devices". Default: none. */
+  except?: string | readonly string[];
+}
+
 /** The index that makes a user's sessions one index lookup. */
 export const USER_INDEX = { key: { user: 1 }, name: 'user_1' } as const;
 
