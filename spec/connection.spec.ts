@@ -41,6 +41,7 @@ async function took(work: () => Promise<unknown>): Promise<number> {
 
 describeIf(launchable(server.mongodBinary), 'a server that is down at start', () => {
   let seen: Record<string, unknown>;
+  let exitedAt = Number.NaN;
 
   beforeAll(async () => {
     const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
@@ -51,6 +52,7 @@ describeIf(launchable(server.mongodBinary), 'a server that is down at start', ()
       stdout: err.stdout ?? '',
       stderr: err.stderr ?? '',
     }));
+    exitedAt = Date.now();
     const last = run.stdout.trim().split('\n').at(-1) ?? '{}';
     seen = JSON.parse(last);
     if (seen.failed) throw new Error(`the recovery fixture failed: ${seen.failed}\n${run.stderr}`);
@@ -80,6 +82,14 @@ describeIf(launchable(server.mongodBinary), 'a server that is down at start', ()
 
   it('refuses operations after close, which may be called twice', () => {
     expect(seen.closedError).toBe('ERR_STORE_CLOSED');
+  });
+
+  it('announces an outage that only an operation saw, and the way back', () => {
+    expect(seen.quietEvents).toEqual(['connect', 'disconnect', 'connect']);
+  });
+
+  it('lets the process exit once its stores are closed, even one closed while connecting', () => {
+    expect(exitedAt - (seen.printedAt as number)).toBeLessThan(3_000);
   });
 });
 
