@@ -23,7 +23,24 @@ export interface RunningServer {
   stop(): Promise<void>;
   /** The mongod binary, when `kind` is `mongod`: lets a caller start another one. */
   mongodBinary?: string;
-  /** The FerretDB helper's data directory, when `kind` is `ferretdb`; removed on stop. */
+  /**
+   * The FerretDB helper's data directory, when `kind` is `ferretdb`; removed on stop unless
+   * the caller gave it.
+   */
+  dir?: string;
+  /**
+   * Kills the server with SIGKILL, as a crash would, and leaves its files as they are, so
+   * that another server can start on the same port and data directory. Only for `ferretdb`.
+   */
+  kill?(): Promise<void>;
+}
+
+/** Options of {@link startFerretDB}. */
+export interface FerretDBOptions {
+  /**
+   * An existing data directory, for example the one a killed server left: the server starts
+   * on the data in it. It is the caller's: never removed. Default: a new temp dir, removed on stop.
+   */
   dir?: string;
 }
 
@@ -81,10 +98,18 @@ function duration(ms: number): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-/** Starts FerretDB on 127.0.0.1:`port` (0 picks a free one), in a temp dir it removes on stop. */
-export async function startFerretDB(port = 0): Promise<RunningServer> {
+/**
+ * Starts FerretDB on 127.0.0.1:`port` (0 picks a free one), in a temp dir it removes on stop,
+ * or in `options.dir`.
+ */
+export async function startFerretDB(
+  port = 0,
+  options: FerretDBOptions = {},
+): Promise<RunningServer> {
   const bin = await buildFerretDB();
-  const child = spawn(bin, ['-listen', `127.0.0.1:${port}`], {
+  const given = options.dir;
+  const args = ['-listen', `127.0.0.1:${port}`, ...(given === undefined ? [] : ['-dir', given])];
+  const child = spawn(bin, args, {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
@@ -110,7 +135,12 @@ export async function startFerretDB(port = 0): Promise<RunningServer> {
       child.kill('SIGTERM');
       await exited;
       // The helper removes its own dir; this covers a helper that crashed.
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      if (dir && given === undefined) rmSync(dir, { recursive: true, force: true });
+    },
+    async kill() {
+      child.kill('SIGKILL');
+      await exited;
+      child.stdin.destroy();
     },
   };
 }
