@@ -1,5 +1,5 @@
 // The HTTP load generator, run as a second process so it does not share the store's CPU time.
-// Each connection is one user: it keeps the session cookie it was given.
+// Each connection is one user: it sends back the session cookie it was last given.
 import autocannon from 'autocannon';
 
 const [url, connections, seconds] = [
@@ -12,24 +12,26 @@ autocannon({
   url,
   connections,
   duration: seconds,
-  requests: [
-    {
-      setupRequest: (req, context: { cookie?: string }) => ({
-        ...req,
-        headers: { ...req.headers, ...(context.cookie ? { cookie: context.cookie } : {}) },
-      }),
-      onResponse: (
-        _status,
-        _body,
-        context: { cookie?: string },
-        headers?: Record<string, string | string[] | undefined>,
-      ) => {
-        const set = headers?.['set-cookie'];
-        const first = Array.isArray(set) ? set[0] : set;
-        if (first) context.cookie = first.split(';')[0];
-      },
-    },
-  ],
+  // Not `requests` with a context: autocannon resets the context whenever its list of
+  // requests starts over, that is before every request with a list of one, so a cookie kept
+  // there was never sent and every request opened a new session. A connection's headers last.
+  setupClient: (client) => {
+    let cookie: string | undefined;
+    client.on('headers', (info) => {
+      // The listener is given the parser's record, whose `headers` are the raw name/value list
+      // (@types/autocannon says otherwise).
+      const raw = (info as unknown as { headers: string[] }).headers;
+      for (let i = 0; i < raw.length; i += 2) {
+        if (raw[i].toLowerCase() !== 'set-cookie') continue;
+        const sent = raw[i + 1].split(';')[0];
+        if (sent !== cookie) {
+          cookie = sent;
+          client.setHeaders({ cookie });
+        }
+        break;
+      }
+    });
+  },
 }).then((result) => {
   process.stdout.write(
     `${JSON.stringify({
