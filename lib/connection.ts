@@ -18,6 +18,8 @@ const MAX_RETRY = 30_000;
 /** After an operation could not reach the server, the first ping waits this long, then doubles. */
 const FIRST_PROBE = 100;
 const MAX_PROBE = 2_000;
+/** How long close() lets last words (the sweep lease's give-up) use a connection of ours. */
+const LAST_WORDS = 500;
 /** mongoose's `readyState` while an open is under way. */
 const CONNECTING = 2;
 
@@ -42,6 +44,17 @@ function unreachable(err: unknown): boolean {
 }
 
 const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
+
+/** Waits for `work` to settle, or `ms` to pass, whichever comes first; never rejects. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((done) => {
+    timer = setTimeout(done, ms);
+    timer.unref();
+  });
+  await Promise.race([work.catch(() => {}), timeout]);
+  clearTimeout(timer);
+}
 
 /** Closes a connection of ours for good, which also takes it out of `mongoose.connections`. */
 async function discard(conn: Connection): Promise<void> {
@@ -269,15 +282,16 @@ export class SessionConnection {
 
   /**
    * Stops retrying and probing, fails what waits for an open with `ERR_STORE_CLOSED`, and
-   * closes the connection if the store opened it, cutting a pending open short. A second call
+   * closes the connection if the store opened it, cutting a pending open short. While the
+   * server answers, `lastWords` may still use it for up to {@link LAST_WORDS} ms. A second call
    * settles with the first.
    */
-  close(): Promise<void> {
-    this.closing ??= this.shut();
+  close(lastWords: Promise<unknown> = Promise.resolve()): Promise<void> {
+    this.closing ??= this.shut(lastWords);
     return this.closing;
   }
 
-  private async shut(): Promise<void> {
+  private async shut(lastWords: Promise<unknown>): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
     clearTimeout(this.probeTimer);
@@ -293,6 +307,9 @@ export class SessionConnection {
       ?.close(true)
       .catch(() => {});
     await this.attempting;
-    if (this.conn !== undefined) await discard(this.conn);
+    const conn = this.conn;
+    if (conn === undefined) return;
+    if (this.state === 'up') await within(lastWords, LAST_WORDS);
+    await discard(conn);
   }
 }

@@ -214,9 +214,10 @@ export class MongooseStore extends Store {
   close(): Promise<void>;
   close(callback: Callback<void>): void;
   close(callback?: Callback<void>): Promise<void> | undefined {
+    if (this.closed) return settle(this.connection.close(), callback);
     this.closed = true;
-    this.cleanup.stop();
-    return settle(this.connection.close(), callback);
+    // The sweep lease is given up through our connection, if it still answers, before it closes.
+    return settle(this.connection.close(this.cleanup.stop()), callback);
   }
 
   /** Marks sessions loaded from this store, so that `set` will not resurrect them once destroyed. */

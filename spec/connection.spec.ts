@@ -4,7 +4,15 @@ import { promisify } from 'node:util';
 import mongoose from 'mongoose';
 import { MongooseStore } from '../lib/index';
 import { freePort, launchable, type RunningServer, startServerOn } from '../tools/test-server';
-import { cookie, describeIf, eventually, server, sid, useDatabase } from './support/server';
+import {
+  cookie,
+  describeIf,
+  eventually,
+  server,
+  sid,
+  uniqueCollection,
+  useDatabase,
+} from './support/server';
 
 const db = useDatabase('connection');
 
@@ -299,6 +307,16 @@ describe('close', () => {
     } finally {
       await conn.close();
     }
+  });
+
+  it('gives the sweep lease up through its own connection before closing it', async () => {
+    const collection = uniqueCollection();
+    const lease = db.db.collection<{ _id: number; holder: string | null }>(`${collection}.lease`);
+    const newest = () => lease.find().sort({ _id: -1 }).limit(1).next();
+    const store = await db.open({ collection, autoIndex: false, lifecheck: 60_000 });
+    await eventually(async () => typeof (await newest())?.holder === 'string', 5_000, 'a holder');
+    await store.close();
+    expect(await newest()).toMatchObject({ holder: null });
   });
 
   it('lets a store created and closed at once shut down cleanly', async () => {
