@@ -1,5 +1,6 @@
 // The HTTP load generator, run as a second process so it does not share the store's CPU time.
-// Each connection is one user: it sends back the session cookie it was last given.
+// Each connection is one user: it sends back the session cookie it was last given. It prints
+// `start` as the load begins, then its figures as one JSON line.
 import autocannon from 'autocannon';
 
 const [url, connections, seconds] = [
@@ -8,6 +9,8 @@ const [url, connections, seconds] = [
   Number(process.argv[4]),
 ];
 
+process.stdout.write('start\n');
+const cpu = process.cpuUsage();
 autocannon({
   url,
   connections,
@@ -33,6 +36,7 @@ autocannon({
     });
   },
 }).then((result) => {
+  const used = process.cpuUsage(cpu);
   process.stdout.write(
     `${JSON.stringify({
       reqPerSec: result.requests.average,
@@ -40,6 +44,7 @@ autocannon({
       p50: result.latency.p50,
       p99: result.latency.p99,
       errors: result.errors + result.non2xx,
+      loadCpuUs: used.user + used.system,
     })}\n`,
   );
 });

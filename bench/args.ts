@@ -1,0 +1,88 @@
+// The command line of `npm run bench`: every flag, its default, and the smoke run's sizes.
+
+/** The phases, in the order they run. */
+export const PHASE_NAMES = ['operations', 'length', 'http', 'memory'] as const;
+export type PhaseName = (typeof PHASE_NAMES)[number];
+
+/** What one run measures, and how much of it. */
+export interface Settings {
+  /** `--smoke`: tiny sizes, so that CI proves the benchmark runs; its figures mean nothing. */
+  smoke: boolean;
+  /** `--phases=a,b` (default: all), in the order given: it names the results file. */
+  phases: readonly PhaseName[];
+  /** `--rounds=N`: how often every batch runs, interleaved with the other contestants. */
+  rounds: number;
+  /** Operations per batch at concurrency 1 and 32 (`--n32=N`). */
+  n: { 1: number; 32: number };
+  /** Collection sizes `length` counts over. */
+  sizes: number[];
+  /** `length` calls per size and contestant. */
+  lengthReps: number;
+  /** `--http-seconds=N`: how long autocannon loads each HTTP row, each round. */
+  httpSeconds: number;
+  /** `--memory-ops=N`: measured mixed operations of the memory phase. */
+  memOps: number;
+  /** `--warm-ops=N`: unmeasured operations before it. */
+  warmOps: number;
+  /** `--memory-concurrency=N`; FerretDB's write lock makes high values crawl. */
+  memoryConcurrency: number;
+  /**
+   * `--memory-ids=N`: session ids the memory phase cycles through. A prime, so that every id
+   * meets every kind of operation (with 10,000 ids and a cycle of 20 kinds, each id only ever
+   * met one). Kept small because FerretDB 1.x scans the whole table on every lookup by `_id`.
+   */
+  memoryIds: number;
+}
+
+const FULL = {
+  rounds: 3,
+  n: { 1: 300, 32: 2_000 },
+  sizes: [1_000, 10_000, 100_000],
+  lengthReps: 5,
+  httpSeconds: 8,
+  memOps: 1_000_000,
+  warmOps: 50_000,
+};
+const SMOKE = {
+  rounds: 1,
+  n: { 1: 20, 32: 64 },
+  sizes: [100],
+  lengthReps: 2,
+  httpSeconds: 1,
+  memOps: 300,
+  warmOps: 100,
+};
+
+/** Reads `argv` (flags as `--name` or `--name=value`); a bad value or phase name throws. */
+export function parseArgs(argv: readonly string[]): Settings {
+  const smoke = argv.includes('--smoke');
+  const base = smoke ? SMOKE : FULL;
+  const value = (name: string) =>
+    argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+  const count = (name: string, fallback: number) => {
+    const text = value(name);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isSafeInteger(n) || n < 1)
+      throw new TypeError(`bench: --${name} must be a positive integer, got ${text}`);
+    return n;
+  };
+  const phases = (value('phases') ?? PHASE_NAMES.join(',')).split(',');
+  for (const p of phases) {
+    if (!(PHASE_NAMES as readonly string[]).includes(p))
+      throw new TypeError(`bench: no phase ${p}; the phases are ${PHASE_NAMES.join(', ')}`);
+  }
+  return {
+    smoke,
+    phases: phases as PhaseName[],
+    rounds: count('rounds', base.rounds),
+    n: { 1: base.n[1], 32: count('n32', base.n[32]) },
+    sizes: base.sizes,
+    lengthReps: base.lengthReps,
+    httpSeconds: count('http-seconds', base.httpSeconds),
+    memOps: count('memory-ops', base.memOps),
+    warmOps: count('warm-ops', base.warmOps),
+    memoryConcurrency: count('memory-concurrency', 32),
+    memoryIds: count('memory-ids', 1_009),
+  };
+}

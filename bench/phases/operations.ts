@@ -1,0 +1,110 @@
+// Each store operation timed alone: every round runs every op for every contestant before
+// the next op, at concurrency 1 and 32.
+import type { SessionData, Store } from 'express-session';
+import {
+  type Contestant,
+  connectMongo,
+  connectMongoDBSessionStore,
+  ours,
+  rawDriver,
+} from '../contestants';
+import { DAY, progress, sess } from '../fixtures';
+import { timeCallbacks, timeOps } from '../measure';
+import { type Context, ifItRuns, type Phase } from './phase';
+
+const LEVELS = [1, 32] as const;
+/** Skips cost microseconds: many more of them are needed for a stable figure. */
+const TOUCH_AFTER_FACTOR = 200;
+
+type Op = (i: number) => Promise<unknown>;
+/** One row per contestant: the op it times, given a contestant and its ids; none means n/a. */
+type Step = [
+  name: string,
+  op: (c: Contestant, id: (i: number) => string, round: number) => Op | undefined,
+];
+
+/** The rows, in order; a new row is one more line. */
+const STEPS: Step[] = [
+  ['set (new)', (c, id) => (i) => c.set(id(i), sess(i))],
+  ['get (hit)', (c, id) => (i) => c.get(id(i))],
+  ['get (miss)', (c, _id, round) => (i) => c.get(`missing-${round}-${i}`)],
+  ['set (existing)', (c, id) => (i) => c.set(id(i), sess(i, DAY, { views: i + 1 }))],
+  ['touch', ({ touch }, id) => touch && ((i) => touch(id(i), sess(i, DAY + 60_000)))],
+  ['destroy', (c, id) => (i) => c.destroy(id(i))],
+];
+
+export const operations: Phase = {
+  async run(ctx) {
+    const { arena, settings, tally } = ctx;
+    const plain = [
+      await ctx.open(ours(arena, 'ours', 'ours')),
+      await ctx.open(connectMongo(arena, 'connect-mongo', 'cm', ctx.ttl)),
+      await ctx.open(rawDriver(arena, 'raw')),
+      ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms'))),
+    ];
+    const withTouchAfter = [
+      await ctx.open(ours(arena, 'ours touchAfter', 'ours_ta', 3_600_000)),
+      await ctx.open(connectMongo(arena, 'connect-mongo touchAfter', 'cm_ta', ctx.ttl, 3_600)),
+    ];
+    // Unrecorded warm-up, so that no contestant pays for JIT, pools and a cold server.
+    for (const c of [...plain, ...withTouchAfter]) {
+      await timeOps(200, 8, async (i) => {
+        await c.set(`warm-${i}`, sess(i));
+        await c.get(`warm-${i}`);
+        await c.touch?.(`warm-${i}`, sess(i, DAY + 1_000));
+        await c.destroy(`warm-${i}`);
+      });
+    }
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const level of LEVELS) {
+        progress(`operations: round ${round + 1}/${settings.rounds}, concurrency ${level}`);
+        const n = settings.n[level];
+        // Rotate who goes first, so no contestant always meets a warmer or colder server.
+        const order = plain.map((_, i) => plain[(i + round) % plain.length]);
+        for (const [op, fn] of STEPS) {
+          for (const c of order) {
+            const key = { op, level, store: c.name };
+            const timed = fn(c, (i) => `${c.name}-${round}-${level}-${i}`, round);
+            if (timed === undefined) {
+              tally.lacking(key);
+              continue;
+            }
+            if (process.env.BENCH_TRACE) progress(`${op} ${level} ${c.name}`);
+            tally.add(key, await timeOps(n, level, timed));
+          }
+        }
+        const rotated = withTouchAfter.map(
+          (_, i) => withTouchAfter[(i + round) % withTouchAfter.length],
+        );
+        for (const c of rotated) await touchAfter(ctx, c, `${round}-${level}`, level, n);
+      }
+    }
+  },
+};
+
+/**
+ * `touch` within touchAfter: sessions loaded as express-session would (get at request start),
+ * then touched at the end of a request that came soon after the last write.
+ */
+async function touchAfter(ctx: Context, c: Contestant, tag: string, level: number, n: number) {
+  // One string per session, as express-session passes the same req.sessionID to get and to
+  // touch: building a new one per call would time string building instead.
+  const ids = Array.from({ length: n }, (_, i) => `${c.name}-ta-${tag}-${i}`);
+  for (let i = 0; i < n; i++) await c.set(ids[i], sess(i));
+  const loaded: SessionData[] = [];
+  for (let i = 0; i < n; i++) loaded.push((await c.get(ids[i])) as SessionData);
+  // Each loaded session's cookie now ends 1 s later than stored: inside touchAfter.
+  for (const s of loaded) {
+    s.cookie = {
+      ...s.cookie,
+      expires: new Date(new Date(s.cookie.expires as Date).getTime() + 1_000),
+    } as SessionData['cookie'];
+  }
+  const store = c.store as Store & { touch: NonNullable<Store['touch']> };
+  const sample = await timeCallbacks(n * TOUCH_AFTER_FACTOR, level, (j, done) => {
+    store.touch(ids[j % n], loaded[j % n], done);
+  });
+  ctx.tally.add({ op: 'touch (touchAfter)', level, store: c.name }, sample);
+  // Leave no rows behind: on FerretDB every later lookup would scan them.
+  for (const sid of ids) await c.destroy(sid);
+}
