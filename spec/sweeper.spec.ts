@@ -82,6 +82,69 @@ describe('Sweeper', () => {
     expect(errors.map((e) => e.message)).toEqual(['first run fails']);
   });
 
+  it('does not report a run that did not sweep', async () => {
+    const swept: number[] = [];
+    let runs = 0;
+    const sweeper = new Sweeper(
+      async () => {
+        runs += 1;
+        // Every other run finds another instance holding the lease.
+        return runs % 2 === 0 ? undefined : runs;
+      },
+      { swept: (n) => swept.push(n), failed: () => {} },
+    );
+    sweeper.start(5);
+    await eventually(() => runs >= 4, 5_000, 'four runs');
+    sweeper.stop();
+    expect(swept.slice(0, 2)).toEqual([1, 3]);
+  });
+
+  it('sweeps at once when asked to, then every interval again', async () => {
+    let runs = 0;
+    const sweeper = new Sweeper(
+      async () => {
+        runs += 1;
+        return 0;
+      },
+      { swept: () => {}, failed: () => {} },
+    );
+    sweeper.start(60_000);
+    sweeper.soon();
+    await eventually(() => runs === 1, 5_000, 'a sweep long before the interval');
+    expect(sweeper.interval).toBe(60_000);
+    expect((sweeper as unknown as { timer: NodeJS.Timeout | undefined }).timer).toBeDefined();
+    sweeper.stop();
+  });
+
+  it('is not made to overlap a run under way, nor to run while stopped, by a call to sweep at once', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    let finish = () => {};
+    const sweeper = new Sweeper(
+      async () => {
+        running += 1;
+        runs += 1;
+        maxRunning = Math.max(maxRunning, running);
+        await new Promise<void>((done) => {
+          finish = done;
+        });
+        running -= 1;
+        return 0;
+      },
+      { swept: () => {}, failed: () => {} },
+    );
+    sweeper.soon();
+    expect(runs).toBe(0);
+    sweeper.start(60_000);
+    sweeper.soon();
+    sweeper.soon();
+    expect(runs).toBe(1);
+    finish();
+    sweeper.stop();
+    expect(maxRunning).toBe(1);
+  });
+
   it('does not keep the process alive', () => {
     const sweeper = new Sweeper(async () => 0, { swept: () => {}, failed: () => {} });
     sweeper.start(60_000);
