@@ -6,7 +6,8 @@ import { MongoStore as ConnectMongo } from 'connect-mongo';
 import connectMongoDBSession from 'connect-mongodb-session';
 import { MongooseStore } from 'connect-mongoose-session';
 import session, { type SessionData, type Store } from 'express-session';
-import { mongo } from 'mongoose';
+import mongoose, { mongo } from 'mongoose';
+import type { CommandClient, CommandLog } from './commands';
 
 /** One store, or the raw driver, doing the round trips a session store does. */
 export interface Contestant {
@@ -22,6 +23,8 @@ export interface Contestant {
   seed(n: number): Promise<void>;
   /** The express-session store, for the HTTP cycle; none for the raw driver. */
   store?: Store;
+  /** Its round trips, when it was opened with a {@link CommandLog}. */
+  commands?: CommandLog;
   close(): Promise<void>;
 }
 
@@ -82,23 +85,39 @@ const oursDoc: SeedDoc = (id, at) => ({
   session: JSON.stringify({ user: id }),
 });
 
-/** Our store. */
+/** A client that reports its round trips to `log`: `monitorCommands` costs every contestant alike. */
+const monitored = (log?: CommandLog) => (log === undefined ? {} : { monitorCommands: true });
+
+/** Our store; given a log, on a connection of its own that reports its round trips there. */
 export async function ours(
   arena: Arena,
   name: string,
   collection: string,
   touchAfter = 0,
+  log?: CommandLog,
 ): Promise<Contestant> {
+  const connection =
+    log === undefined
+      ? undefined
+      : await mongoose.createConnection(arena.uri, monitored(log)).asPromise();
+  if (connection !== undefined) log?.watch(connection.getClient());
   let store: MongooseStore | undefined;
   await new Promise<void>((ok, fail) => {
     // No sweeper: a sweep landing inside a timed batch would hold SQLite's write lock.
-    store = new MongooseStore(arena.uri, { collection, touchAfter, lifecheck: -1 }, (err) =>
-      err ? fail(err) : ok(),
+    store = new MongooseStore(
+      connection === undefined ? arena.uri : null,
+      { collection, touchAfter, lifecheck: -1, connection },
+      (err) => (err ? fail(err) : ok()),
     );
   });
   const s = store as MongooseStore;
   const c = callbacks(name, s, arena.db.collection(collection), oursDoc);
-  c.close = () => s.close();
+  c.commands = log;
+  c.close = async () => {
+    await s.close();
+    // The store never closes a connection it was given.
+    await connection?.close();
+  };
   return c;
 }
 
@@ -109,9 +128,11 @@ export async function connectMongo(
   collectionName: string,
   ttlIndexes: boolean,
   touchAfterS = 0,
+  log?: CommandLog,
 ) {
   const store = ConnectMongo.create({
     mongoUrl: arena.uri,
+    mongoOptions: monitored(log),
     collectionName,
     autoRemove: ttlIndexes ? 'native' : 'interval',
     // 'interval' is the mode that works without TTL indexes; a day (in minutes) keeps its
@@ -129,6 +150,9 @@ export async function connectMongo(
       session: JSON.stringify({ ...payload(at), user: id }),
     }),
   );
+  // connect-mongo's own client, which it closes itself; its driver is not mongoose's copy.
+  log?.watch(await (store as unknown as { clientP: Promise<CommandClient> }).clientP);
+  c.commands = log;
   c.close = async () => {
     await store.close().catch(() => {});
   };
@@ -139,15 +163,21 @@ export async function connectMongo(
 export async function connectMongoDBSessionStore(
   arena: Arena,
   collection: string,
+  log?: CommandLog,
 ): Promise<Contestant | Error> {
   const MongoDBStore = connectMongoDBSession(session);
-  const store = new MongoDBStore({ uri: arena.uri, collection });
+  const store = new MongoDBStore({
+    uri: arena.uri,
+    collection,
+    connectionOptions: monitored(log),
+  });
   const failure = await new Promise<Error | undefined>((ok) => {
     store.on('error', (err: Error) => ok(err));
     setTimeout(() => ok(undefined), 2_000);
   });
   if (failure) return failure;
   const client = (store as unknown as { client: mongo.MongoClient }).client;
+  log?.watch(client);
   const c = callbacks(
     'connect-mongodb-session',
     store as unknown as Store,
@@ -158,6 +188,7 @@ export async function connectMongoDBSessionStore(
       session: { ...payload(at), user: id },
     }),
   );
+  c.commands = log;
   c.close = async () => {
     await client.close().catch(() => {});
   };

@@ -8,6 +8,7 @@ import { mongo } from 'mongoose';
 import { describeServer, resolveServer } from '../tools/test-server';
 import { PHASE_NAMES, parseArgs } from './args';
 import type { Contestant } from './contestants';
+import { findServerProcess } from './cpu';
 import { PHASES } from './phases';
 import type { Context } from './phases/phase';
 import { report } from './report';
@@ -41,6 +42,7 @@ async function main(): Promise<void> {
       settings,
       arena: { uri: base, db },
       ttl,
+      server: server.kind === 'external' ? undefined : findServerProcess(),
       tally: new Tally(),
       finding: (line) => {
         if (!findings.includes(line)) findings.push(line);

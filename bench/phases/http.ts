@@ -1,11 +1,16 @@
 // A full request cycle: express + express-session + the store, loaded from a second process.
+// Beside each row's rate, where a request's time goes: this process's CPU, the server's, the
+// load generator's, and the round trips the store made, as the driver timed them.
 import type { Store } from 'express-session';
-import { benchApp, type Scenario } from '../app';
+import { benchApp, CHANGE_EVERY, type Scenario } from '../app';
+import { addTotals, CommandLog, type CommandTotal, type CommandTotals } from '../commands';
 import { connectMongo, connectMongoDBSessionStore, ours } from '../contestants';
+import { machineCpu } from '../cpu';
 import { drive } from '../drive';
 import { progress } from '../fixtures';
 import { cpuSince } from '../measure';
-import { ifItRuns, type Phase } from './phase';
+import type { RowKey } from '../tally';
+import { type Context, ifItRuns, type Phase } from './phase';
 
 const LEVELS = [1, 32] as const;
 
@@ -13,16 +18,31 @@ const LEVELS = [1, 32] as const;
 export const SCENARIOS: Scenario[] = [
   { op: 'HTTP write', route: 'write', resave: false, rolling: false },
   { op: 'HTTP read', route: 'read', resave: false, rolling: false },
+  { op: 'HTTP app, resave: false', route: 'app', resave: false, rolling: false },
+  { op: 'HTTP app, resave: true', route: 'app', resave: true, rolling: false },
+  { op: 'HTTP app, rolling: true', route: 'app', resave: true, rolling: true },
 ];
+
+/** What one run cost each side, in µs, and the store's round trips. */
+interface Spent {
+  requests: number;
+  wallUs: number;
+  nodeUs: number;
+  loadUs: number;
+  serverUs: number | undefined;
+  machineBusyUs: number | undefined;
+  commands: CommandTotals;
+}
 
 export const http: Phase = {
   async run(ctx) {
     const { arena, settings } = ctx;
     const stores = [
-      await ctx.open(ours(arena, 'ours', 'ours_http')),
-      await ctx.open(connectMongo(arena, 'connect-mongo', 'cm_http', ctx.ttl)),
-      ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms_http'))),
+      await ctx.open(ours(arena, 'ours', 'ours_http', 0, new CommandLog())),
+      await ctx.open(connectMongo(arena, 'connect-mongo', 'cm_http', ctx.ttl, 0, new CommandLog())),
+      ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms_http', new CommandLog()))),
     ];
+    const spent = new Map<string, Spent[]>();
     for (let round = 0; round < settings.rounds; round++) {
       for (const scenario of SCENARIOS) {
         for (const level of LEVELS) {
@@ -31,19 +51,122 @@ export const http: Phase = {
               `${scenario.op}, ${level} connections, ${c.name}, round ${round + 1}/${settings.rounds}`,
             );
             const app = benchApp(c.store as Store, scenario);
-            const { load, watched } = await drive(app, level, settings.httpSeconds, () => {
-              const node = process.cpuUsage();
-              return () => cpuSince(node);
-            });
+            const { load, watched } = await drive(app, level, settings.httpSeconds, () =>
+              watch(ctx, c.commands),
+            );
             if (load.errors > 0)
               console.warn(`${c.name} ${scenario.op}: ${load.errors} failed requests`);
-            ctx.tally.addRun(
-              { op: scenario.op, level, store: c.name },
-              { ...load, cpuUs: watched },
-            );
+            const key = { op: scenario.op, level, store: c.name };
+            ctx.tally.addRun(key, { ...load, cpuUs: watched.nodeUs });
+            const list = spent.get(JSON.stringify(key)) ?? [];
+            list.push({ ...watched, requests: load.requests, loadUs: load.loadCpuUs });
+            spent.set(JSON.stringify(key), list);
           }
         }
       }
     }
+    for (const level of LEVELS) {
+      const row = (op: string, store = 'ours') => ({ op, level, store });
+      ctx.tally.compare(
+        `ours, HTTP app \`resave: true\` ÷ \`resave: false\`, concurrency ${level} (goal ≥ 0.95×)`,
+        row('HTTP app, resave: true'),
+        row('HTTP app, resave: false'),
+      );
+      ctx.tally.compare(
+        `HTTP app \`resave: true\`, ours ÷ connect-mongo, concurrency ${level} (goal ≥ 1.2×)`,
+        row('HTTP app, resave: true'),
+        row('HTTP app, resave: true', 'connect-mongo'),
+      );
+      ctx.tally.compare(
+        `ours, HTTP app \`rolling: true\` ÷ \`resave: false\`, concurrency ${level}`,
+        row('HTTP app, rolling: true'),
+        row('HTTP app, resave: false'),
+      );
+      ctx.tally.compare(
+        `HTTP app \`rolling: true\`, ours ÷ connect-mongo, concurrency ${level}`,
+        row('HTTP app, rolling: true'),
+        row('HTTP app, rolling: true', 'connect-mongo'),
+      );
+    }
+    ctx.section(whereTimeGoes(spent, ctx.server === undefined));
   },
 };
+
+/** Starts measuring a run; the function it gives stops and says what each side spent. */
+function watch(
+  ctx: Context,
+  log: CommandLog | undefined,
+): () => Omit<Spent, 'requests' | 'loadUs'> {
+  const started = process.hrtime.bigint();
+  const node = process.cpuUsage();
+  const server = ctx.server?.cpuUs();
+  const machine = machineCpu();
+  const commands = log?.snapshot() ?? new Map<string, CommandTotal>();
+  return () => {
+    const serverNow = ctx.server?.cpuUs();
+    const machineNow = machineCpu();
+    return {
+      wallUs: Number(process.hrtime.bigint() - started) / 1e3,
+      nodeUs: cpuSince(node),
+      serverUs: server === undefined || serverNow === undefined ? undefined : serverNow - server,
+      machineBusyUs:
+        machine === undefined || machineNow === undefined
+          ? undefined
+          : machineNow.busyUs - machine.busyUs,
+      commands: log?.since(commands) ?? new Map(),
+    };
+  };
+}
+
+/** The section that splits each row's request into what each process spent and waited. */
+function whereTimeGoes(spent: Map<string, Spent[]>, noServer: boolean): string[] {
+  const ms = (us: number | undefined, requests: number) =>
+    us === undefined ? 'n/a' : (us / requests / 1e3).toFixed(2);
+  const lines = [
+    '## Where the time of an HTTP request goes',
+    '',
+    `The \`app\` route is a signed-in user browsing: the first request signs in (passport's \`passport.user\`, a profile, a three-item cart and a CSRF token, about 600 bytes of session), every request reads them, and one request in ${CHANGE_EVERY} changes the cart. \`write\` changes a counter on every request, \`read\` only on the first. \`rolling: true\` runs with \`resave: true\`: express-session moves the cookie's expiry on every request whatever \`rolling\` says, and \`rolling\` only sends the cookie again; with \`resave: false\` its store calls are the \`resave: false\` row's.`,
+    '',
+    `Per request, summed over the rounds: CPU time of this process (express, express-session, the store and its driver), of the server${noServer ? ' (n/a: not started by this run)' : ''}, of the load generator, and of the whole machine (all processes, including other users'); then the store's round trips to the server as the driver timed them (wait included), by command: count per request × mean ms.`,
+    '',
+    '| row | conc. | store | req/s | mean latency ms | Node CPU ms | server CPU ms | load gen. CPU ms | machine CPU ms | round trips/req | round trips: count × ms |',
+    '| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+  ];
+  for (const [k, runs] of spent) {
+    const { op, level, store } = JSON.parse(k) as RowKey;
+    const sum = (f: (s: Spent) => number | undefined) => {
+      const values = runs.map(f);
+      return values.includes(undefined)
+        ? undefined
+        : (values as number[]).reduce((a, b) => a + b, 0);
+    };
+    const requests = sum((r) => r.requests) ?? 0;
+    if (requests === 0) continue;
+    const commands = new Map<string, CommandTotal>();
+    for (const r of runs) addTotals(commands, r.commands);
+    const trips = [...commands.values()].reduce((n, t) => n + t.count, 0);
+    const byCommand = [...commands]
+      .sort(([, a], [, b]) => b.ms - a.ms)
+      .map(
+        ([name, t]) =>
+          `${name} ${(t.count / requests).toFixed(2)} × ${(t.ms / t.count).toFixed(2)}`,
+      )
+      .join(', ');
+    lines.push(
+      `| ${op} | ${level} | ${store} | ${((requests / (sum((r) => r.wallUs) ?? 1)) * 1e6).toFixed(0)} | ${ms((sum((r) => r.wallUs) ?? 0) * level, requests)} | ${ms(
+        sum((r) => r.nodeUs),
+        requests,
+      )} | ${ms(
+        sum((r) => r.serverUs),
+        requests,
+      )} | ${ms(
+        sum((r) => r.loadUs),
+        requests,
+      )} | ${ms(
+        sum((r) => r.machineBusyUs),
+        requests,
+      )} | ${(trips / requests).toFixed(2)} | ${byCommand} |`,
+    );
+  }
+  return lines;
+}

@@ -1,6 +1,7 @@
 // What every phase is given, and what it is: a name and one async run.
 import type { Settings } from '../args';
 import type { Arena, Contestant } from '../contestants';
+import type { ServerProcess } from '../cpu';
 import type { Tally } from '../tally';
 
 export interface Context {
@@ -8,6 +9,8 @@ export interface Context {
   arena: Arena;
   /** Whether the server builds TTL indexes (connect-mongo's `autoRemove` follows it). */
   ttl: boolean;
+  /** The server process, when this run started it: its CPU time can be read. */
+  server: ServerProcess | undefined;
   /** The rows, and the ratios the report states. */
   tally: Tally;
   /** Lines under the setting, each said once. */
