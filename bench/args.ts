@@ -1,7 +1,7 @@
 // The command line of `npm run bench`: every flag, its default, and the smoke run's sizes.
 
 /** The phases, in the order they run. */
-export const PHASE_NAMES = ['operations', 'length', 'http', 'memory'] as const;
+export const PHASE_NAMES = ['operations', 'length', 'http', 'memory', 'users'] as const;
 export type PhaseName = (typeof PHASE_NAMES)[number];
 
 /** What one run measures, and how much of it. */
@@ -32,6 +32,11 @@ export interface Settings {
    * met one). Kept small because FerretDB 1.x scans the whole table on every lookup by `_id`.
    */
   memoryIds: number;
+  /**
+   * The users phase: `--users-sessions=N` sessions (a multiple of the users) of `--users=N`
+   * users; `gets` timed gets and `--users-calls=N` calls of each user method per round.
+   */
+  users: { sessions: number; users: number; gets: number; calls: number };
 }
 
 const FULL = {
@@ -42,6 +47,7 @@ const FULL = {
   httpSeconds: 8,
   memOps: 1_000_000,
   warmOps: 50_000,
+  users: { sessions: 100_000, users: 10_000, gets: 20, calls: 5 },
 };
 const SMOKE = {
   rounds: 1,
@@ -51,6 +57,7 @@ const SMOKE = {
   httpSeconds: 1,
   memOps: 300,
   warmOps: 100,
+  users: { sessions: 200, users: 20, gets: 5, calls: 2 },
 };
 
 /** Reads `argv` (flags as `--name` or `--name=value`); a bad value or phase name throws. */
@@ -72,6 +79,15 @@ export function parseArgs(argv: readonly string[]): Settings {
     if (!(PHASE_NAMES as readonly string[]).includes(p))
       throw new TypeError(`bench: no phase ${p}; the phases are ${PHASE_NAMES.join(', ')}`);
   }
+  const users = {
+    sessions: count('users-sessions', base.users.sessions),
+    users: count('users', base.users.users),
+    gets: base.users.gets,
+    calls: count('users-calls', base.users.calls),
+  };
+  // Every user then has the same number of sessions, which the users phase checks.
+  if (users.sessions % users.users !== 0)
+    throw new TypeError('bench: --users-sessions must be a multiple of --users');
   return {
     smoke,
     phases: phases as PhaseName[],
@@ -84,5 +100,6 @@ export function parseArgs(argv: readonly string[]): Settings {
     warmOps: count('warm-ops', base.warmOps),
     memoryConcurrency: count('memory-concurrency', 32),
     memoryIds: count('memory-ids', 1_009),
+    users,
   };
 }

@@ -19,8 +19,16 @@ export interface Contestant {
   destroy(sid: string): Promise<void>;
   /** Absent when the store has none (connect-mongodb-session): its rows show n/a. */
   length?(): Promise<number>;
-  /** Inserts `n` documents in this store's own format, every other one expired. */
-  seed(n: number): Promise<void>;
+  /** The live sessions of one user, as `listByUser` gives them. Absent when the store has none. */
+  listByUser?(userId: string): Promise<unknown[]>;
+  /** Deletes the live sessions of one user; resolves to how many. Absent when the store has none. */
+  destroyByUser?(userId: string): Promise<number>;
+  /**
+   * Inserts `n` documents in this store's own format, every other one expired; or, given
+   * `users`, all live and spread over that many users (`user-0`, `user-1`…) as passport
+   * would store them, with the user field where the store keeps one.
+   */
+  seed(n: number, users?: number): Promise<void>;
   /** The express-session store, for the HTTP cycle; none for the raw driver. */
   store?: Store;
   /** Its round trips, when it was opened with a {@link CommandLog}. */
@@ -54,20 +62,30 @@ function callbacks(
     touch: touch && ((sid, s) => touch(sid, s)),
     destroy: (sid) => destroy(sid),
     length: length && (async () => (await length()) as number),
-    seed: (n) => seed(collection, n, seedDoc),
+    seed: (n, users) => seed(collection, n, seedDoc, users),
     close: async () => {},
   };
 }
 
-type SeedDoc = (id: string, at: Date) => mongo.Document;
+/** A document in a store's format; `user` is passport's user of the session, if any. */
+type SeedDoc = (id: string, at: Date, user?: string) => mongo.Document;
 
-async function seed(coll: mongo.Collection, n: number, doc: SeedDoc): Promise<void> {
+async function seed(
+  coll: mongo.Collection,
+  n: number,
+  doc: SeedDoc,
+  users?: number,
+): Promise<void> {
   await coll.deleteMany({});
   const now = Date.now();
   for (let i = 0; i < n; i += 5_000) {
     const batch = [];
     for (let j = i; j < Math.min(n, i + 5_000); j++) {
-      batch.push(doc(`seed-${j}`, new Date(now + (j % 2 ? -60_000 : 3_600_000))));
+      // With users: all live, expiries spread over an hour, so that a user's list sorts.
+      const at = users
+        ? now + 3_600_000 + (j % 3_600) * 1_000
+        : now + (j % 2 ? -60_000 : 3_600_000);
+      batch.push(doc(`seed-${j}`, new Date(at), users ? `user-${j % users}` : undefined));
     }
     await coll.insertMany(batch, { ordered: false });
   }
@@ -78,11 +96,12 @@ const payload = (at: Date) => ({
 });
 
 /** A document in our format; the raw driver seeds the same, so both count the same data. */
-const oursDoc: SeedDoc = (id, at) => ({
+const oursDoc: SeedDoc = (id, at, user) => ({
   _id: id,
   expiresAt: at,
   cookie: JSON.stringify(payload(at).cookie),
-  session: JSON.stringify({ user: id }),
+  session: JSON.stringify(user === undefined ? { user: id } : { passport: { user } }),
+  ...(user === undefined ? {} : { user }),
 });
 
 /** A client that reports its round trips to `log`: `monitorCommands` costs every contestant alike. */
@@ -112,6 +131,8 @@ export async function ours(
   });
   const s = store as MongooseStore;
   const c = callbacks(name, s, arena.db.collection(collection), oursDoc);
+  c.listByUser = (userId) => s.listByUser(userId);
+  c.destroyByUser = (userId) => s.destroyByUser(userId);
   c.commands = log;
   c.close = async () => {
     await s.close();
@@ -200,7 +221,8 @@ export async function rawDriver(arena: Arena, collection: string): Promise<Conte
   const client = await mongo.MongoClient.connect(arena.uri);
   const coll = client
     .db()
-    .collection<{ _id: string; expiresAt: Date; session: string }>(collection);
+    .collection<{ _id: string; expiresAt: Date; session: string; user?: string }>(collection);
+  const live = (user: string) => ({ user, expiresAt: { $gt: new Date() } });
   const expiry = (s: SessionData) => new Date(s.cookie.expires ?? Date.now() + 86_400_000);
   return {
     name: 'raw driver',
@@ -222,7 +244,22 @@ export async function rawDriver(arena: Arena, collection: string): Promise<Conte
       await coll.deleteOne({ _id: sid });
     },
     length: () => coll.countDocuments({ expiresAt: { $gt: new Date() } }),
-    seed: (n) => seed(coll as unknown as mongo.Collection, n, oursDoc),
+    async listByUser(user) {
+      const docs = await coll.find(live(user)).sort({ expiresAt: -1 }).toArray();
+      return docs.map((d) => ({
+        id: d._id,
+        expiresAt: d.expiresAt,
+        session: JSON.parse(d.session),
+      }));
+    },
+    async destroyByUser(user) {
+      return (await coll.deleteMany(live(user))).deletedCount;
+    },
+    async seed(n, users) {
+      // The index our store builds for its user methods, so that both query alike.
+      if (users) await coll.createIndex({ user: 1 });
+      await seed(coll as unknown as mongo.Collection, n, oursDoc, users);
+    },
     close: () => client.close(),
   };
 }

@@ -5,5 +5,6 @@ import { length } from './length';
 import { memory } from './memory';
 import { operations } from './operations';
 import type { Phase } from './phase';
+import { users } from './users';
 
-export const PHASES: Record<PhaseName, Phase> = { operations, length, http, memory };
+export const PHASES: Record<PhaseName, Phase> = { operations, length, http, memory, users };
