@@ -1,7 +1,7 @@
-import mongoose, { type Connection } from 'mongoose';
+import mongoose, { type Connection, type mongo } from 'mongoose';
 import { MongooseStoreError, typeError } from './errors.js';
 import { log } from './log.js';
-import type { ResolvedOptions } from './options.js';
+import { isMongooseClient, type ResolvedOptions } from './options.js';
 
 /** What the connection tells the store. */
 export interface ConnectionHooks {
@@ -62,6 +62,14 @@ async function discard(conn: Connection): Promise<void> {
   // mongoose emits 'error' only while someone listens; none may be thrown from here.
   conn.on('error', () => {});
   await conn.destroy(true).catch(() => {});
+}
+
+/** Lets go of a connection on the user's client: out of `mongoose.connections`, client open. */
+function release(conn: Connection): void {
+  conn.removeAllListeners();
+  conn.on('error', () => {});
+  const at = mongoose.connections.indexOf(conn);
+  if (at !== -1) mongoose.connections.splice(at, 1);
 }
 
 /**
@@ -146,7 +154,8 @@ export class SessionConnection {
     this.retryTimer = undefined;
     const given = this.options.connection;
     if (given !== undefined) return this.awaitGiven(given);
-    const attempt = this.openOurs();
+    const client = this.options.client;
+    const attempt = client === undefined ? this.openOurs() : this.openOn(client);
     this.attempting = attempt.then(
       () => {},
       () => {},
@@ -167,6 +176,35 @@ export class SessionConnection {
       throw err;
     }
     return given;
+  }
+
+  /**
+   * A mongoose Connection on the user's client. The Connection is ours (it is taken out of
+   * `mongoose.connections` on close); the client is theirs, and never closed by us.
+   */
+  private async openOn(given: mongo.MongoClient | Promise<mongo.MongoClient>): Promise<Connection> {
+    let client: mongo.MongoClient;
+    try {
+      client = await given;
+      if (!isMongooseClient(client))
+        throw typeError(
+          "clientPromise: resolved to something other than a MongoClient of mongoose's own driver",
+        );
+      // connect() is idempotent: a client already connected answers at once.
+      await client.connect();
+    } catch (err) {
+      this.markDown();
+      // A promise that rejected stays rejected: retrying would give the same answer.
+      if (given === this.options.client) this.scheduleRetry();
+      throw err;
+    }
+    if (this.closed) throw closedError();
+    const conn = mongoose.createConnection().setClient(client);
+    this.watch(conn);
+    this.conn = conn;
+    this.retryDelay = FIRST_RETRY;
+    this.markUp();
+    return conn;
   }
 
   private async openOurs(): Promise<Connection> {
@@ -310,6 +348,7 @@ export class SessionConnection {
     const conn = this.conn;
     if (conn === undefined) return;
     if (this.state === 'up') await within(lastWords, LAST_WORDS);
-    await discard(conn);
+    if (this.options.client !== undefined) release(conn);
+    else await discard(conn);
   }
 }

@@ -1,4 +1,4 @@
-import type { Connection, ConnectOptions } from 'mongoose';
+import mongoose, { type Connection, type ConnectOptions, type mongo } from 'mongoose';
 import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
 import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
@@ -45,6 +45,20 @@ export interface MongooseStoreOptions {
    * `Connection` instead. Default: none; the store opens its own from `uris`.
    */
   connection?: Connection;
+  /**
+   * A connected (or not yet connected) MongoDB `MongoClient` to run the store on, as
+   * connect-mongo's `client`: the store builds a mongoose `Connection` on it and never closes
+   * it. It must come from mongoose's own driver (`mongoose.mongo.MongoClient`, or a `mongodb`
+   * that npm deduplicated with mongoose's): mongoose cannot adopt another copy's client.
+   * Default: none.
+   */
+  client?: mongo.MongoClient;
+  /**
+   * A promise of such a `MongoClient`, as connect-mongo's `clientPromise`. Operations wait
+   * for it; a rejection fails the start (the constructor callback and the `error` event).
+   * Default: none.
+   */
+  clientPromise?: Promise<mongo.MongoClient>;
   /** Passed to mongoose when the store opens its own connection. Default `{}`. */
   connectionOptions?: ConnectOptions;
   /**
@@ -78,7 +92,14 @@ export type MongooseStoreUris = string | readonly string[] | null | undefined;
 
 /** The options after validation and defaults, frozen. */
 export type ResolvedOptions = Readonly<
-  Required<Omit<MongooseStoreOptions, 'connection' | 'lifecheck' | 'serializer' | 'userId'>> & {
+  Required<
+    Omit<
+      MongooseStoreOptions,
+      'connection' | 'lifecheck' | 'serializer' | 'userId' | 'client' | 'clientPromise'
+    >
+  > & {
+    /** The user's client (or its promise) to run on, when given. */
+    client: mongo.MongoClient | Promise<mongo.MongoClient> | undefined;
     /** The merged connection string, when the store opens its own connection. */
     uri: string | undefined;
     connection: Connection | undefined;
@@ -97,6 +118,8 @@ const KNOWN = new Set<string>([
   'touchAfter',
   'autoIndex',
   'connection',
+  'client',
+  'clientPromise',
   'connectionOptions',
   'serializer',
   'userId',
@@ -107,8 +130,6 @@ const KNOWN = new Set<string>([
 const PEER_OPTIONS: Record<string, string> = {
   mongoUrl: 'pass the URI as the first argument: createStore(uri, options)',
   uri: 'pass the URI as the first argument: createStore(uri, options)',
-  client: 'pass a mongoose Connection as `connection`',
-  clientPromise: 'pass a mongoose Connection as `connection`',
   collectionName: 'use `collection`',
   databaseName: 'put the database in the URI, or use connectionOptions.dbName',
   dbName: 'put the database in the URI, or use connectionOptions.dbName',
@@ -172,6 +193,33 @@ function isConnection(v: unknown): v is Connection {
 }
 
 /** What was given instead of a Connection, in words; never its contents. */
+/** A client from mongoose's own driver: only such a client can carry a mongoose Connection. */
+export function isMongooseClient(v: unknown): v is mongo.MongoClient {
+  return v instanceof mongoose.mongo.MongoClient;
+}
+
+function clientOf(given: MongooseStoreOptions): ResolvedOptions['client'] {
+  const { clientPromise } = given;
+  const client: unknown = given.client;
+  if (client !== undefined && !isMongooseClient(client)) {
+    throw typeError(
+      `client: expected a MongoClient of mongoose's own driver (mongoose.mongo.MongoClient), got ${
+        isPlainObject(client) && typeof client.db === 'function'
+          ? 'a MongoClient of another copy of mongodb: pass its URI as uris instead'
+          : kindOf(client)
+      }`,
+    );
+  }
+  if (
+    clientPromise !== undefined &&
+    typeof (clientPromise as { then?: unknown })?.then !== 'function'
+  )
+    throw typeError(
+      `clientPromise: expected a promise of a MongoClient, got ${kindOf(clientPromise)}`,
+    );
+  return (client as mongo.MongoClient | undefined) ?? clientPromise;
+}
+
 function kindOf(v: unknown): string {
   if (!isPlainObject(v)) return v === null ? 'null' : typeof v;
   if (typeof v.db === 'function' && typeof v.connect === 'function')
@@ -209,7 +257,20 @@ export function resolveOptions(
   const given = o as MongooseStoreOptions;
 
   const connection = given.connection;
-  if (connection !== undefined) {
+  const client = clientOf(given);
+  const sources = [
+    uris === null || uris === undefined ? undefined : 'uris',
+    connection === undefined ? undefined : 'connection',
+    given.client === undefined ? undefined : 'client',
+    given.clientPromise === undefined ? undefined : 'clientPromise',
+  ].filter((s) => s !== undefined);
+  if (sources.length > 1) throw typeError(`${sources.join(', ')}: give only one of them`);
+  if (client !== undefined) {
+    if (given.connectionOptions !== undefined)
+      throw typeError(
+        'connectionOptions: not used with a client of your own; configure the client',
+      );
+  } else if (connection !== undefined) {
     if (!isConnection(connection)) {
       throw typeError(
         `connection: expected a mongoose Connection (mongoose.connection, or what mongoose.createConnection() returns), got ${kindOf(connection)}`,
@@ -223,7 +284,7 @@ export function resolveOptions(
       );
     }
   } else if (uris === null || uris === undefined) {
-    throw typeError('uris: required unless options.connection is given');
+    throw typeError('uris: required unless options.connection, client or clientPromise is given');
   }
 
   const collection = given.collection ?? 'sessions';
@@ -256,8 +317,12 @@ export function resolveOptions(
   if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
 
   return Object.freeze({
-    uri: connection === undefined ? mergeUris(uris as string | readonly string[]) : undefined,
+    uri:
+      connection === undefined && client === undefined
+        ? mergeUris(uris as string | readonly string[])
+        : undefined,
     connection,
+    client,
     collection,
     ttl,
     lifecheck,

@@ -122,7 +122,7 @@ describe('resolveOptions', () => {
 
     it('rejects uris given as well, since one would be ignored', () => {
       expect(() => resolveOptions(URI, { connection })).toThrow(
-        /give either uris or connection, not both/,
+        /uris, connection: give only one of them/,
       );
     });
 
