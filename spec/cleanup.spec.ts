@@ -1,5 +1,5 @@
 import { MongooseStore } from '../lib/index';
-import { log } from '../lib/log';
+import { captureDebug } from './support/debug-lines';
 import { describeIf, server, useDatabase } from './support/server';
 
 const db = useDatabase('cleanup');
@@ -11,10 +11,7 @@ const noTtl = {
 
 describeIf(noTtl, 'a server that refuses TTL indexes, with lifecheck -1', () => {
   it('warns, by event and debug line, that expired sessions will pile up', async () => {
-    const lines: string[] = [];
-    const { enabled, log: print } = log;
-    log.enabled = true;
-    log.log = (...args: unknown[]) => lines.push(args.map(String).join(' '));
+    const { lines, stop } = captureDebug();
     try {
       const refused: number[] = [];
       await new Promise<void>((ok, fail) => {
@@ -29,8 +26,7 @@ describeIf(noTtl, 'a server that refuses TTL indexes, with lifecheck -1', () => 
       expect(lines.some((l) => /WARNING.*expired sessions.*pile up/.test(l))).toBe(true);
       expect(lines.some((l) => /every -1 ms/.test(l))).toBe(false);
     } finally {
-      log.enabled = enabled;
-      log.log = print;
+      stop();
     }
   });
 });

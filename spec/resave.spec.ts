@@ -83,6 +83,23 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 5));
 }
 
+/**
+ * Starts a session, then holds a slow request that loaded it while a quick one requests
+ * `path`, then lets the slow one save; gives the collection to check what stayed.
+ */
+async function whileHeld(path: string) {
+  const { store, coll } = await open();
+  const { app: a, release, waiting } = app(store);
+  const agent = request.agent(a);
+  await agent.get('/change?op=init').expect(200);
+  const slow = agent.get('/wait').then((r) => r);
+  await until(() => waiting() === 1);
+  await agent.get(path).expect(200);
+  release();
+  await slow;
+  return coll;
+}
+
 describe('resave: true', () => {
   it('stores every kind of change: nested values, arrays, dates, deleted keys', async () => {
     const { store, coll } = await open();
@@ -103,30 +120,14 @@ describe('resave: true', () => {
   });
 
   it('keeps a change that another request saved between this one’s load and save', async () => {
-    const { store, coll } = await open();
-    const { app: a, release, waiting } = app(store);
-    const agent = request.agent(a);
-    await agent.get('/change?op=init').expect(200);
     // A slow request loads the session, then a quick one changes it and saves.
-    const slow = agent.get('/wait').then((r) => r);
-    await until(() => waiting() === 1);
-    await agent.get('/change?op=nested').expect(200);
-    release();
-    await slow;
+    const coll = await whileHeld('/change?op=nested');
     // The slow request saved an unchanged session: it must not put back the old name.
     expect((await dataOf(coll)).profile).toMatchObject({ name: 'bea' });
   });
 
   it('does not bring back a session destroyed while a request held it', async () => {
-    const { store, coll } = await open();
-    const { app: a, release, waiting } = app(store);
-    const agent = request.agent(a);
-    await agent.get('/change?op=init').expect(200);
-    const slow = agent.get('/wait').then((r) => r);
-    await until(() => waiting() === 1);
-    await agent.get('/logout').expect(200);
-    release();
-    await slow;
+    const coll = await whileHeld('/logout');
     expect(await coll.countDocuments()).toBe(0);
   });
 

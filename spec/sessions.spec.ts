@@ -1,7 +1,7 @@
 // What hostile trials found in the session operations (issue 9), each as the user sees it.
 import type { SessionData } from 'express-session';
 import { type MongooseStore, MongooseStoreError } from '../lib/index';
-import { log } from '../lib/log';
+import { captureDebug } from './support/debug-lines';
 import { cookie, sid, useDatabase } from './support/server';
 
 const db = useDatabase('sessions');
@@ -276,10 +276,7 @@ describe('messages and debug lines', () => {
   const marker = 'PRIVATE-marker-value';
 
   it('never hold the session id or session data, and stay short', async () => {
-    const lines: string[] = [];
-    const { enabled, log: print } = log;
-    log.enabled = true;
-    log.log = (...args: unknown[]) => lines.push(args.map(String).join(' '));
+    const { lines, stop } = captureDebug();
     try {
       const store = await db.open({ serializer: 'bson' });
       const errors: unknown[] = [];
@@ -304,8 +301,7 @@ describe('messages and debug lines', () => {
       }
       for (const m of messages) expect(m.length).toBeLessThan(400);
     } finally {
-      log.enabled = enabled;
-      log.log = print;
+      stop();
     }
   });
 });
