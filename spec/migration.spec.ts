@@ -185,3 +185,22 @@ describeIf(server.caps.ttlIndex, 'sessions written by connect-mongodb-session', 
     expect(after).not.toHaveProperty('expires');
   });
 });
+
+describeIf(server.caps.ttlIndex, 'connect-mongo’s own TTL index beside ours', () => {
+  it('is left alone, and our TTL index is built next to it without a conflict', async () => {
+    const name = uniqueCollection();
+    const coll = db.db.collection<Raw>(name);
+    await coll.createIndex({ expires: 1 }, { expireAfterSeconds: 0 });
+    const errors: Error[] = [];
+    const store = await db.open({ collection: name, legacy: true });
+    store.on('error', (e) => errors.push(e));
+    const indexes = await coll.listIndexes().toArray();
+    expect(indexes.find((ix) => ix.key?.expires === 1)?.expireAfterSeconds).toBe(0);
+    expect(indexes.find((ix) => ix.key?.expiresAt === 1)?.expireAfterSeconds).toBe(0);
+    await store.set('after-switch', {
+      cookie: { maxAge: 60_000, expires: new Date(Date.now() + 60_000) },
+    } as never);
+    expect(await store.length()).toBe(1);
+    expect(errors).toEqual([]);
+  });
+});
