@@ -98,6 +98,8 @@ export class SessionConnection {
   private state: 'unknown' | 'up' | 'down' = 'unknown';
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Takes mongoose's listeners off the user's client, which outlives us. */
+  private detachClient: (() => void) | undefined;
   /** Detaches our listeners from a watched connection; a user's connection outlives us. */
   private unwatch: (() => void) | undefined;
 
@@ -194,12 +196,25 @@ export class SessionConnection {
       await client.connect();
     } catch (err) {
       this.markDown();
+      // Nobody may await this start (createStore takes no callback): say it.
+      if (!this.closed) this.hooks.error(err as Error);
       // A promise that rejected stays rejected: retrying would give the same answer.
       if (given === this.options.client) this.scheduleRetry();
       throw err;
     }
     if (this.closed) throw closedError();
+    // mongoose puts listeners on the client; they are taken off again on close.
+    const before = new Map(client.eventNames().map((e) => [e, client.listeners(e)]));
     const conn = mongoose.createConnection().setClient(client);
+    this.detachClient = () => {
+      for (const event of client.eventNames()) {
+        const had = before.get(event) ?? [];
+        for (const listener of client.listeners(event)) {
+          if (!had.includes(listener))
+            client.off(event as string, listener as (...args: unknown[]) => void);
+        }
+      }
+    };
     this.watch(conn);
     this.conn = conn;
     this.retryDelay = FIRST_RETRY;
@@ -338,6 +353,14 @@ export class SessionConnection {
     this.abort?.(closedError());
     this.unwatch?.();
     if (this.options.connection !== undefined) return;
+    if (this.options.client !== undefined) {
+      // Not waited for: the user's client (or promise) may take as long as it likes. An open
+      // that ends after this finds the store closed and adopts nothing.
+      if (this.conn !== undefined && this.state === 'up') await within(lastWords, LAST_WORDS);
+      if (this.conn !== undefined) release(this.conn);
+      this.detachClient?.();
+      return;
+    }
     // Closing the client fails the server selection its open waits in, at once, rather than
     // when serverSelectionTimeoutMS runs out.
     await this.pending
@@ -348,7 +371,6 @@ export class SessionConnection {
     const conn = this.conn;
     if (conn === undefined) return;
     if (this.state === 'up') await within(lastWords, LAST_WORDS);
-    if (this.options.client !== undefined) release(conn);
-    else await discard(conn);
+    await discard(conn);
   }
 }

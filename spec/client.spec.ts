@@ -104,3 +104,43 @@ describe('invalid client options', () => {
     );
   });
 });
+
+describe('close() with a client of the user’s', () => {
+  it('settles at once while the clientPromise is still pending', async () => {
+    const store = new MongooseStore(null, { lifecheck: -1, clientPromise: new Promise(() => {}) });
+    const pending = store.get(sid()).catch((e: unknown) => e);
+    const started = Date.now();
+    await store.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await pending).toMatchObject({ code: 'ERR_STORE_CLOSED' });
+  });
+
+  it('takes mongoose’s listeners off the client: stores come and go without a leak', async () => {
+    const client = await new mongo.MongoClient(db.uri).connect();
+    try {
+      const count = () =>
+        client.eventNames().reduce((n, e) => n + client.listenerCount(e as string), 0);
+      const before = count();
+      for (let i = 0; i < 12; i++) {
+        const store = await start({ client });
+        await store.set(sid(), session());
+        await store.close();
+      }
+      expect(count()).toBe(before);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('a rejected clientPromise without a callback', () => {
+  it('is said through the error event', async () => {
+    const store = new MongooseStore(null, {
+      lifecheck: -1,
+      clientPromise: Promise.reject(new Error('no client today')),
+    });
+    db.stores.push(store);
+    const err = await new Promise<Error>((ok) => store.once('error', ok));
+    expect(err.message).toBe('no client today');
+  });
+});
