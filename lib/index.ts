@@ -11,6 +11,6 @@ export {
 } from './options.js';
 export { type SessionDocument, sessionSchema } from './schema.js';
 export { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
-export type { UserSession } from './sessions.js';
 export { createStore, MongooseStore } from './store.js';
+export type { UserSession } from './user-sessions.js';
 export { type DestroyByUserOptions, passportUser, type UserIdOf } from './users.js';

@@ -42,6 +42,11 @@ export function liveFilter(now: Date, legacy: boolean): mongo.Filter<SessionDocu
   return legacy ? { $or: [ours, { expires: { $gt: now } }] } : ours;
 }
 
+/** The filter of the peers' live documents (not yet rewritten in our shape). */
+export function legacyLive(now: Date): mongo.Filter<SessionDocument> {
+  return { expires: { $gt: now }, expiresAt: { $exists: false } };
+}
+
 /**
  * What the sweeper deletes, each set with the field it deletes by in batches: this store's
  * expired sessions, and with `legacy` the peers' too.

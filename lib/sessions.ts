@@ -4,29 +4,16 @@ import { deleteInBatches } from './batches.js';
 import type { DecodedSession, SessionCodec, TouchUpdate } from './codec.js';
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
+import { checkSid } from './ids.js';
 import { liveFilter, storedExpiry } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { RecentExpiries } from './recent.js';
 import type { SessionDocument } from './schema.js';
-import { checkUserId, ensureUserIndex, exceptIds } from './users.js';
+import { UserSessions } from './user-sessions.js';
 
-/** A UTF-16 code unit that is half of a pair without its other half. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
 /** The server's duplicate key error code. */
 const DUPLICATE_KEY = 11000;
-
-/**
- * Checked before any query is built: an object here would be an operator injection, and ids
- * that are not well-formed UTF-16 (a lone surrogate) all become U+FFFD on the wire, so
- * `'\uD800'` and `'\uDFFF'` would read one another's session.
- */
-function checkSid(sid: unknown): asserts sid is string {
-  if (typeof sid !== 'string' || sid === '')
-    throw typeError(`session id must be a non-empty string, got ${typeof sid}`);
-  if (LONE_SURROGATE.test(sid))
-    throw typeError('session id must be well-formed UTF-16 (a lone surrogate)');
-}
 
 function checkSession(session: unknown, method: string, needsCookie: boolean): void {
   if (session === null || typeof session !== 'object')
@@ -37,16 +24,6 @@ function checkSession(session: unknown, method: string, needsCookie: boolean): v
   // touch writes the cookie alone: without one it would wipe the stored cookie.
   if (needsCookie && (cookie === null || typeof cookie !== 'object'))
     throw typeError(`${method}: session must have a cookie object`);
-}
-
-/** One of a user's sessions, as {@link Sessions.listByUser} gives it. */
-export interface UserSession {
-  /** The session id. */
-  id: string;
-  /** When the session expires. */
-  expiresAt: Date;
-  /** The session, as `get` would give it. */
-  session: SessionData;
 }
 
 /** What the session operations tell the store. */
@@ -72,12 +49,22 @@ export class Sessions {
   /** Peers' documents read lately: their next touch rewrites them whole, in our shape. */
   private readonly legacy = new RecentExpiries();
 
+  /** "Sign out everywhere": the sessions of one user. */
+  readonly users: UserSessions;
+
   constructor(
     private readonly options: ResolvedOptions,
     private readonly codec: SessionCodec,
     private readonly collection: () => Promise<mongo.Collection<SessionDocument>>,
     private readonly hooks: SessionsHooks,
-  ) {}
+  ) {
+    this.users = new UserSessions(options, codec, collection, {
+      decode: (doc) => this.decoded(doc),
+      // A skipped touch of a deleted session would write nothing anyway: forget them all.
+      forget: () => this.recent.forget(),
+      report: hooks.report,
+    });
+  }
 
   /** Marks `session`, which express-session built from `data` we returned, as loaded from us. */
   loadedFrom(session: object, data: object): void {
@@ -111,8 +98,9 @@ export class Sessions {
     if (loaded && this.fingerprints.get(session) === fingerprint) {
       // Nothing but the cookie changed since it was loaded: write what a touch writes (or
       // nothing, within touchAfter), and leave the data that another request may have saved.
+      // Filtered by _id alone, as the full write is: this request loaded it live.
       if (this.options.touchAfter > 0 && this.fresh(sid, session)) return;
-      return this.update(sid, at, now, this.codec.partial(doc));
+      return this.update({ _id: sid }, sid, at, this.codec.partial(doc));
     }
     const coll = await this.collection();
     // A session loaded from the store is only updated, never inserted: if a concurrent
@@ -160,29 +148,43 @@ export class Sessions {
     checkSession(session, 'touch', true);
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
-    if (this.legacy.get(sid) !== undefined) return this.rewrite(sid, session, at, now);
-    await this.update(sid, at, now, this.codec.touch(session, new Date(at)));
+    if (this.legacy.get(sid) !== undefined && (await this.rewrite(sid, session, at, now))) return;
+    // Only a live session is moved forward: one that expired, though not deleted yet, stays
+    // missing, as `get` already said it was.
+    const live = { _id: sid, expiresAt: { $gt: new Date(now) } };
+    await this.update(live, sid, at, this.codec.touch(session, new Date(at)));
   }
 
-  /** Rewrites a peer's live document whole, in our shape: a touch cannot move it forward. */
-  private async rewrite(sid: string, session: SessionData, at: number, now: number): Promise<void> {
+  /**
+   * Rewrites a peer's live document whole, in our shape: a touch cannot move it forward.
+   * Only while it is still theirs: one another instance rewrote meanwhile is left to `update`.
+   */
+  private async rewrite(
+    sid: string,
+    session: SessionData,
+    at: number,
+    now: number,
+  ): Promise<boolean> {
+    this.legacy.forget(sid);
     const { doc } = this.codec.encode(sid, session, new Date(at));
-    await (await this.collection())
-      .replaceOne({ _id: sid, ...liveFilter(new Date(now), true) }, doc)
+    const result = await (await this.collection())
+      .replaceOne({ _id: sid, expires: { $gt: new Date(now) } }, doc)
       .catch((err) => {
         throw this.codec.rejection(err);
       });
-    this.legacy.forget(sid);
+    return result.matchedCount > 0;
   }
 
-  /** Writes a touch's update to a live session: never creates one, never revives one. */
-  private async update(sid: string, at: number, now: number, update: TouchUpdate): Promise<void> {
-    // Only a live session is moved forward: one that expired, though not deleted yet, stays
-    // missing, as `get` already said it was.
-    const result = await (await this.collection()).updateOne(
-      { _id: sid, expiresAt: { $gt: new Date(now) } },
-      update,
-    );
+  /** Writes a touch's update where `filter` matches: never creates a session. */
+  private async update(
+    filter: mongo.Filter<SessionDocument>,
+    sid: string,
+    at: number,
+    update: TouchUpdate,
+  ): Promise<void> {
+    const result = await (await this.collection()).updateOne(filter, update).catch((err) => {
+      throw this.codec.rejection(err);
+    });
     if (this.options.touchAfter > 0) {
       if (result.matchedCount > 0) this.recent.remember(sid, at);
       else this.recent.forget(sid);
@@ -217,46 +219,8 @@ export class Sessions {
     await deleteInBatches((await this.collection()) as unknown as mongo.Collection, {}, '_id');
   }
 
-  /** The live sessions of `userId`, latest expiry first. */
-  async listByUser(userId: string): Promise<UserSession[]> {
-    checkUserId(userId, 'listByUser');
-    const docs = await (await this.collection())
-      .find({ user: this.codec.userKey(userId), expiresAt: { $gt: new Date() } })
-      .sort({ expiresAt: -1 })
-      .toArray();
-    const list: UserSession[] = [];
-    for (const doc of docs) {
-      const decoded = this.decoded(doc);
-      if (decoded !== null)
-        list.push({ id: doc._id, expiresAt: doc.expiresAt, session: decoded.session });
-    }
-    return list;
-  }
-
-  /** Deletes the live sessions of `userId` but those in `except`; resolves to how many. */
-  async destroyByUser(userId: string, except: unknown): Promise<number> {
-    checkUserId(userId, 'destroyByUser');
-    const keep = exceptIds(except);
-    for (const id of keep) checkSid(id);
-    const filter: mongo.Filter<SessionDocument> = {
-      user: this.codec.userKey(userId),
-      expiresAt: { $gt: new Date() },
-    };
-    if (keep.length > 0) filter._id = { $nin: keep };
-    const { deletedCount } = await (await this.collection()).deleteMany(filter);
-    // A skipped touch of a deleted session would write nothing anyway; forget them all cheaply.
-    if (deletedCount > 0) this.recent.forget();
-    return deletedCount;
-  }
-
-  /** Builds the index the user methods need (when the feature is on and `autoIndex` allows). */
-  async prepare(coll: mongo.Collection<SessionDocument>): Promise<void> {
-    if (this.options.userId === undefined || !this.options.autoIndex) return;
-    await ensureUserIndex(coll as unknown as mongo.Collection, this.hooks.report);
-  }
-
   /** A stored session, or `null` (reported) when it cannot be read: its owner is not locked out. */
-  private decoded(doc: SessionDocument): DecodedSession | null {
+  decoded(doc: SessionDocument): DecodedSession | null {
     try {
       return this.codec.decode(doc);
     } catch (err) {

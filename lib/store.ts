@@ -15,7 +15,8 @@ import {
   resolveOptions,
 } from './options.js';
 import type { SessionDocument } from './schema.js';
-import { Sessions, type UserSession } from './sessions.js';
+import { Sessions } from './sessions.js';
+import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
 const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
@@ -176,7 +177,7 @@ export class MongooseStore extends Store {
     userId: string,
     callback?: Callback<UserSession[]>,
   ): Promise<UserSession[]> | undefined {
-    return this.run(() => this.sessions.listByUser(userId), callback);
+    return this.run(() => this.sessions.users.list(userId), callback);
   }
 
   /**
@@ -195,7 +196,7 @@ export class MongooseStore extends Store {
     callback?: Callback<number>,
   ): Promise<number> | undefined {
     const [opts, cb] = typeof options === 'function' ? [undefined, options] : [options, callback];
-    return this.run(() => this.sessions.destroyByUser(userId, opts?.except), cb);
+    return this.run(() => this.sessions.users.destroy(userId, opts?.except), cb);
   }
 
   /** Deletes every session. Works before the collection exists. */
@@ -259,7 +260,7 @@ export class MongooseStore extends Store {
     this.coll = (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
     this.emit('connect');
     // Each index in its own call; the user index never fails the start (it is reported).
-    Promise.all([this.cleanup.prepare(this.coll), this.sessions.prepare(this.coll)]).then(
+    Promise.all([this.cleanup.prepare(this.coll), this.sessions.users.prepare(this.coll)]).then(
       () => this.started(),
       (err: Error) => {
         // An index check cut short by close() is no news; the callback still hears of it.

@@ -6,7 +6,15 @@ import express from 'express';
 import session, { type Store } from 'express-session';
 import request from 'supertest';
 import type { MongooseStore, MongooseStoreOptions } from '../lib/index';
-import { describeIf, eventually, server, uniqueCollection, useDatabase } from './support/server';
+import {
+  cookie as cookieOf,
+  describeIf,
+  eventually,
+  server,
+  sid,
+  uniqueCollection,
+  useDatabase,
+} from './support/server';
 
 const db = useDatabase('migration');
 const SECRET = 'the same cookie secret before and after';
@@ -202,5 +210,53 @@ describeIf(server.caps.ttlIndex, 'connect-mongo’s own TTL index beside ours', 
     } as never);
     expect(await store.length()).toBe(1);
     expect(errors).toEqual([]);
+  });
+});
+
+describe('sign out everywhere during a migration', () => {
+  async function signedIn(name: string, user: string, options: Record<string, unknown>) {
+    const peer = connectMongo(name, options);
+    const a = express();
+    a.use(session({ store: peer, secret: SECRET, resave: false, saveUninitialized: false }));
+    a.get('/in', (req, res) => {
+      (req.session as unknown as { passport: { user: string } }).passport = { user };
+      res.send(req.sessionID);
+    });
+    const { text } = await request(a).get('/in').expect(200);
+    await peer.close();
+    return text;
+  }
+
+  it('lists and destroys a user’s sessions still in the peers’ shape, with legacy: true', async () => {
+    const name = uniqueCollection();
+    const a = await signedIn(name, 'alice', {});
+    const b = await signedIn(name, 'alice', { stringify: false });
+    const other = await signedIn(name, 'bob', {});
+    const store = await ours(name, { legacy: true });
+    const mine = sid();
+    await store.set(mine, { cookie: cookieOf(), passport: { user: 'alice' } } as never);
+    expect((await store.listByUser('alice')).map((s) => s.id).sort()).toEqual([a, b, mine].sort());
+    expect(await store.destroyByUser('alice', { except: mine })).toBe(2);
+    expect(await store.get(a)).toBeNull();
+    expect(await store.get(b)).toBeNull();
+    expect(await store.get(mine)).not.toBeNull();
+    expect(await store.get(other)).not.toBeNull();
+  });
+});
+
+describe('two instances switching at once', () => {
+  it('never undo each other: a touch does not rewrite what the other instance already saved', async () => {
+    const name = uniqueCollection();
+    await countWith(connectMongo(name));
+    const [{ _id: id }] = await db.db.collection<Raw>(name).find().toArray();
+    const a = await ours(name);
+    const b = await ours(name);
+    const loadedByA = await a.get(id);
+    const loadedByB = (await b.get(id)) as unknown as { count: number };
+    // B's request changes the session and saves it in this store's shape...
+    await b.set(id, { ...loadedByB, count: 10 } as never);
+    // ...then A's request, which changed nothing, ends with a touch.
+    await a.touch(id, loadedByA as never);
+    expect(await b.get(id)).toMatchObject({ count: 10 });
   });
 });

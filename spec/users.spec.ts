@@ -111,7 +111,10 @@ describe('the userId option', () => {
     expect(await coll.findOne({ _id: id as never })).not.toHaveProperty('user');
     const indexes = await coll.listIndexes().toArray();
     expect(indexes.some((ix) => ix.key?.user === 1)).toBe(false);
-    expect(await store.listByUser('alice')).toEqual([]);
+    // Not an empty answer an app could take for "signed out": it is told the feature is off.
+    await expect(store.listByUser('alice')).rejects.toThrow(/userId option is false/);
+    await expect(store.destroyByUser('alice')).rejects.toThrow(TypeError);
+    expect(await store.get(id)).not.toBeNull();
   });
 
   it('ignores a passport user that is an object or not finite', async () => {
