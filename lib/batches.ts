@@ -16,7 +16,7 @@ type Filter = mongo.Filter<mongo.Document>;
  * Each round finds the value of `field` at position `batch` in ascending order and deletes
  * what lies strictly below it: a range, not a list of ids, because FerretDB 1.x compares a
  * list of ids against every row (a 1,000-id `$in` took 5 s at 40,000 rows, a range 3 s).
- * Rows that tie at that value (only possible on `expiresAt`) go by id instead. `filter` is
+ * Rows that tie at that value (only possible on an expiry) go by a range of ids instead. `filter` is
  * kept in every delete, so a session refreshed meanwhile is never taken. `stopped` is asked
  * between rounds; other requests are served between them.
  */
@@ -46,13 +46,16 @@ export async function deleteInBatches(
     let n = (await coll.deleteMany(within({ $lt: edge[field] }))).deletedCount;
     if (n === 0) {
       // More than `batch` rows share the lowest value (only on an expiry): take a batch of
-      // them by id.
+      // them by a range of ids, never by a list of them.
       const tied = within({ $eq: edge[field] });
-      const ids = await coll
+      const [idEdge] = await coll
         .find(tied, { projection: { _id: 1 } })
-        .limit(batch)
+        .sort({ _id: 1 })
+        .skip(batch)
+        .limit(1)
         .toArray();
-      n = (await coll.deleteMany({ ...tied, _id: { $in: ids.map((d) => d._id) } })).deletedCount;
+      const next = idEdge === undefined ? tied : { ...tied, _id: { $lt: idEdge._id } };
+      n = (await coll.deleteMany(next)).deletedCount;
     }
     deleted += n;
     await new Promise((r) => setImmediate(r));

@@ -1,6 +1,7 @@
 import mongoose, { type Connection, type ConnectOptions, type mongo } from 'mongoose';
 import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
+import { log } from './log.js';
 import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
 import { mergeUris } from './uris.js';
 import { passportUser, type UserIdOf } from './users.js';
@@ -131,8 +132,10 @@ const PEER_OPTIONS: Record<string, string> = {
   mongoUrl: 'pass the URI as the first argument: createStore(uri, options)',
   uri: 'pass the URI as the first argument: createStore(uri, options)',
   collectionName: 'use `collection`',
-  databaseName: 'put the database in the URI, or use connectionOptions.dbName',
-  dbName: 'put the database in the URI, or use connectionOptions.dbName',
+  databaseName:
+    'put the database in the URI, or use connectionOptions.dbName (with a client: its default database)',
+  dbName:
+    'put the database in the URI, or use connectionOptions.dbName (with a client: its default database)',
   autoRemove:
     "use `lifecheck` (the sweeper's interval in ms, -1 for off) and `autoIndex` (the TTL index)",
   autoRemoveInterval: "use `lifecheck`, in milliseconds (connect-mongo's interval was in minutes)",
@@ -150,6 +153,9 @@ const PEER_OPTIONS: Record<string, string> = {
   timestamps: 'not supported: the document holds `expiresAt` only',
   writeOperationOptions: 'use `connectionOptions` (for example writeConcern)',
 };
+
+/** connect-mongo's default ttl, 14 days in seconds: as milliseconds here, only 20 minutes. */
+const CONNECT_MONGO_DEFAULT_TTL_S = 1_209_600;
 
 /** connect-mongo options whose name we share but whose unit differs. */
 const SECONDS_HINT = ' (in milliseconds here: connect-mongo took seconds)';
@@ -192,7 +198,6 @@ function isConnection(v: unknown): v is Connection {
   );
 }
 
-/** What was given instead of a Connection, in words; never its contents. */
 /** A client from mongoose's own driver: only such a client can carry a mongoose Connection. */
 export function isMongooseClient(v: unknown): v is mongo.MongoClient {
   return v instanceof mongoose.mongo.MongoClient;
@@ -220,6 +225,7 @@ function clientOf(given: MongooseStoreOptions): ResolvedOptions['client'] {
   return (client as mongo.MongoClient | undefined) ?? clientPromise;
 }
 
+/** What was given instead of a Connection, in words; never its contents. */
 function kindOf(v: unknown): string {
   if (!isPlainObject(v)) return v === null ? 'null' : typeof v;
   if (typeof v.db === 'function' && typeof v.connect === 'function')
@@ -301,6 +307,13 @@ export function resolveOptions(
   // A static ttl of 0 or less would delete every session on save: a mistake, not a choice.
   // Only the function form may give it, for the sessions it means to end.
   if (typeof ttl !== 'function') duration('ttl', ttl, 1, 'a function or ', MAX_TTL);
+  // connect-mongo's ttl was in seconds: its 1209600 (14 days) is 20 minutes here.
+  if (typeof ttl === 'number' && ttl <= CONNECT_MONGO_DEFAULT_TTL_S)
+    log(
+      'WARNING: ttl is %d ms (%d min); if that was meant as seconds, as connect-mongo took them, multiply by 1000',
+      ttl,
+      Math.round(ttl / 60_000),
+    );
 
   const lifecheck = given.lifecheck;
   if (lifecheck !== undefined && lifecheck !== -1)

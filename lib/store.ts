@@ -286,8 +286,17 @@ export class MongooseStore extends Store {
   }
 
   private report(err: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
-    else log('error: %s', err.message);
+    if (this.listenerCount('error') === 0) {
+      log('error: %s', err.message);
+      return;
+    }
+    // A listener that throws must not stop the sweeper, the lease or a start that reports
+    // through here: its error surfaces as an uncaught exception, as any listener's would.
+    try {
+      this.emit('error', err);
+    } catch (thrown) {
+      rethrowLater(thrown);
+    }
   }
 }
 

@@ -76,6 +76,13 @@ export async function ensureUserIndex(
   try {
     await coll.createIndex(USER_INDEX.key, { name: USER_INDEX.name });
   } catch (err) {
+    // An index on user under another name (IndexOptionsConflict, IndexKeySpecsConflict)
+    // serves just as well.
+    const code = (err as { code?: unknown }).code;
+    if (code === 85 || code === 86) {
+      const indexes = await coll.listIndexes().toArray();
+      if (indexes.some((ix) => Object.keys(ix.key ?? {}).join() === 'user')) return;
+    }
     log(
       'the server refused the index on user (%s); listByUser and destroyByUser scan',
       (err as Error).message,
