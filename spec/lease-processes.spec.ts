@@ -35,7 +35,8 @@ describe('the lease across app processes', () => {
     console.log(
       `4 processes, lifecheck ${EVERY} ms, ${WINDOW / 1000} s: ${total} sweeps in all (${counts.join(' + ')}); unshared they would make about ${(4 * WINDOW) / EVERY}`,
     );
-    expect(total).toBeGreaterThanOrEqual((WINDOW / EVERY) * 0.6);
+    // Fewer when the machine is busy: each sweep's own time adds to its interval.
+    expect(total).toBeGreaterThanOrEqual((WINDOW / EVERY) * 0.4);
     expect(total).toBeLessThanOrEqual((WINDOW / EVERY) * 1.3);
   }, 60_000);
 
