@@ -17,9 +17,10 @@ export type Route = 'write' | 'read' | 'app';
 /** How often the `app` route changes the session: one request in this many. */
 export const CHANGE_EVERY = 10;
 
-/** One HTTP row: its name in the table, the route, and express-session's settings. */
+/** One HTTP row: its name in the table and for `--http-rows`, the route, and express-session's settings. */
 export interface Scenario {
   op: string;
+  name: string;
   route: Route;
   resave: boolean;
   rolling: boolean;

@@ -20,6 +20,14 @@ export interface Settings {
   lengthReps: number;
   /** `--http-seconds=N`: how long autocannon loads each HTTP row, each round. */
   httpSeconds: number;
+  /**
+   * `--http-sessions=N`: the other sessions stored when each HTTP run starts, half of them
+   * expired and not yet swept. Each run starts from them alone, so that no row meets a
+   * collection the rows before it grew (on FerretDB 1.x a scan's cost grows with it).
+   */
+  httpSessions: number;
+  /** `--http-rows=a,b`: the HTTP rows to run, by name (default: all). */
+  httpRows: readonly string[] | undefined;
   /** `--memory-ops=N`: measured mixed operations of the memory phase. */
   memOps: number;
   /** `--warm-ops=N`: unmeasured operations before it. */
@@ -45,6 +53,7 @@ const FULL = {
   sizes: [1_000, 10_000, 100_000],
   lengthReps: 5,
   httpSeconds: 8,
+  httpSessions: 1_000,
   memOps: 1_000_000,
   warmOps: 50_000,
   users: { sessions: 100_000, users: 10_000, gets: 20, calls: 5 },
@@ -55,6 +64,7 @@ const SMOKE = {
   sizes: [100],
   lengthReps: 2,
   httpSeconds: 1,
+  httpSessions: 20,
   memOps: 300,
   warmOps: 100,
   users: { sessions: 200, users: 20, gets: 5, calls: 2 },
@@ -66,12 +76,12 @@ export function parseArgs(argv: readonly string[]): Settings {
   const base = smoke ? SMOKE : FULL;
   const value = (name: string) =>
     argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const count = (name: string, fallback: number) => {
+  const count = (name: string, fallback: number, least = 1) => {
     const text = value(name);
     if (text === undefined) return fallback;
     const n = Number(text);
-    if (!Number.isSafeInteger(n) || n < 1)
-      throw new TypeError(`bench: --${name} must be a positive integer, got ${text}`);
+    if (!Number.isSafeInteger(n) || n < least)
+      throw new TypeError(`bench: --${name} must be an integer ≥ ${least}, got ${text}`);
     return n;
   };
   const phases = (value('phases') ?? PHASE_NAMES.join(',')).split(',');
@@ -96,6 +106,8 @@ export function parseArgs(argv: readonly string[]): Settings {
     sizes: base.sizes,
     lengthReps: base.lengthReps,
     httpSeconds: count('http-seconds', base.httpSeconds),
+    httpSessions: count('http-sessions', base.httpSessions, 0),
+    httpRows: value('http-rows')?.split(','),
     memOps: count('memory-ops', base.memOps),
     warmOps: count('warm-ops', base.warmOps),
     memoryConcurrency: count('memory-concurrency', 32),

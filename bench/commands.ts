@@ -12,7 +12,7 @@ export type CommandTotals = ReadonlyMap<string, CommandTotal>;
 export interface CommandClient {
   on(
     event: 'commandSucceeded' | 'commandFailed',
-    listener: (e: { commandName: string; duration: number }) => void,
+    listener: (e: { commandName: string; duration: number; failure?: unknown }) => void,
   ): unknown;
 }
 
@@ -21,16 +21,22 @@ export class CommandLog {
   private readonly totals = new Map<string, CommandTotal>();
 
   watch(client: CommandClient): void {
-    const add = ({ commandName, duration }: { commandName: string; duration: number }) => {
-      const t = this.totals.get(commandName);
-      if (t === undefined) this.totals.set(commandName, { count: 1, ms: duration });
-      else {
-        t.count += 1;
-        t.ms += duration;
-      }
-    };
-    client.on('commandSucceeded', add);
-    client.on('commandFailed', add);
+    client.on('commandSucceeded', ({ commandName, duration }) => this.add(commandName, duration));
+    // A failed command is listed apart: the driver may retry it (a retryable write), and the
+    // retry is a second round trip of the same request.
+    client.on('commandFailed', ({ commandName, duration, failure }) => {
+      const code = (failure as { codeName?: string } | undefined)?.codeName;
+      this.add(`${commandName} (failed${code ? `: ${code}` : ''})`, duration);
+    });
+  }
+
+  private add(name: string, ms: number): void {
+    const t = this.totals.get(name);
+    if (t === undefined) this.totals.set(name, { count: 1, ms });
+    else {
+      t.count += 1;
+      t.ms += ms;
+    }
   }
 
   /** A copy of the totals so far. */

@@ -16,11 +16,11 @@ const LEVELS = [1, 32] as const;
 
 /** The rows, in order; a new row is one more line. */
 export const SCENARIOS: Scenario[] = [
-  { op: 'HTTP write', route: 'write', resave: false, rolling: false },
-  { op: 'HTTP read', route: 'read', resave: false, rolling: false },
-  { op: 'HTTP app, resave: false', route: 'app', resave: false, rolling: false },
-  { op: 'HTTP app, resave: true', route: 'app', resave: true, rolling: false },
-  { op: 'HTTP app, rolling: true', route: 'app', resave: true, rolling: true },
+  { name: 'write', op: 'HTTP write', route: 'write', resave: false, rolling: false },
+  { name: 'read', op: 'HTTP read', route: 'read', resave: false, rolling: false },
+  { name: 'app', op: 'HTTP app, resave: false', route: 'app', resave: false, rolling: false },
+  { name: 'app-resave', op: 'HTTP app, resave: true', route: 'app', resave: true, rolling: false },
+  { name: 'app-rolling', op: 'HTTP app, rolling: true', route: 'app', resave: true, rolling: true },
 ];
 
 /** What one run cost each side, in µs, and the store's round trips. */
@@ -42,14 +42,18 @@ export const http: Phase = {
       await ctx.open(connectMongo(arena, 'connect-mongo', 'cm_http', ctx.ttl, 0, new CommandLog())),
       ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms_http', new CommandLog()))),
     ];
+    const scenarios = pick(settings.httpRows);
     const spent = new Map<string, Spent[]>();
     for (let round = 0; round < settings.rounds; round++) {
-      for (const scenario of SCENARIOS) {
+      // Rotate the rows too: rows compared with each other meet the same neighbours' load.
+      for (const scenario of scenarios.map((_, i) => scenarios[(i + round) % scenarios.length])) {
         for (const level of LEVELS) {
           for (const c of stores.map((_, i) => stores[(i + round) % stores.length])) {
             progress(
               `${scenario.op}, ${level} connections, ${c.name}, round ${round + 1}/${settings.rounds}`,
             );
+            // Every run starts from the same stored sessions, whatever ran before it.
+            await c.seed(settings.httpSessions);
             const app = benchApp(c.store as Store, scenario);
             const { load, watched } = await drive(app, level, settings.httpSeconds, () =>
               watch(ctx, c.commands),
@@ -88,9 +92,21 @@ export const http: Phase = {
         row('HTTP app, rolling: true', 'connect-mongo'),
       );
     }
-    ctx.section(whereTimeGoes(spent, ctx.server === undefined));
+    ctx.section(whereTimeGoes(spent, ctx.server === undefined, settings.httpSessions));
   },
 };
+
+/** The rows `--http-rows` names, in table order; all by default. */
+function pick(names: readonly string[] | undefined): Scenario[] {
+  if (names === undefined) return SCENARIOS;
+  for (const name of names) {
+    if (!SCENARIOS.some((s) => s.name === name))
+      throw new TypeError(
+        `bench: no HTTP row ${name}; the rows are ${SCENARIOS.map((s) => s.name).join(', ')}`,
+      );
+  }
+  return SCENARIOS.filter((s) => names.includes(s.name));
+}
 
 /** Starts measuring a run; the function it gives stops and says what each side spent. */
 function watch(
@@ -119,13 +135,13 @@ function watch(
 }
 
 /** The section that splits each row's request into what each process spent and waited. */
-function whereTimeGoes(spent: Map<string, Spent[]>, noServer: boolean): string[] {
+function whereTimeGoes(spent: Map<string, Spent[]>, noServer: boolean, stored: number): string[] {
   const ms = (us: number | undefined, requests: number) =>
     us === undefined ? 'n/a' : (us / requests / 1e3).toFixed(2);
   const lines = [
     '## Where the time of an HTTP request goes',
     '',
-    `The \`app\` route is a signed-in user browsing: the first request signs in (passport's \`passport.user\`, a profile, a three-item cart and a CSRF token, about 600 bytes of session), every request reads them, and one request in ${CHANGE_EVERY} changes the cart. \`write\` changes a counter on every request, \`read\` only on the first. \`rolling: true\` runs with \`resave: true\`: express-session moves the cookie's expiry on every request whatever \`rolling\` says, and \`rolling\` only sends the cookie again; with \`resave: false\` its store calls are the \`resave: false\` row's.`,
+    `Each run starts with ${stored.toLocaleString('en')} other sessions stored in the store's collection, half of them expired and not yet swept, and nothing else. The \`app\` route is a signed-in user browsing: the first request signs in (passport's \`passport.user\`, a profile, a three-item cart and a CSRF token, about 600 bytes of session), every request reads them, and one request in ${CHANGE_EVERY} changes the cart. \`write\` changes a counter on every request, \`read\` only on the first. \`rolling: true\` runs with \`resave: true\`: express-session moves the cookie's expiry on every request whatever \`rolling\` says, and \`rolling\` only sends the cookie again; with \`resave: false\` its store calls are the \`resave: false\` row's.`,
     '',
     `Per request, summed over the rounds: CPU time of this process (express, express-session, the store and its driver), of the server${noServer ? ' (n/a: not started by this run)' : ''}, of the load generator, and of the whole machine (all processes, including other users'); then the store's round trips to the server as the driver timed them (wait included), by command: count per request × mean ms.`,
     '',
