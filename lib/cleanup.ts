@@ -38,7 +38,11 @@ export class Cleanup {
     this.lease = new Lease(
       async () => {
         const coll = await collection();
-        return coll.db.collection<LeaseTerm>(leaseName(coll.collectionName));
+        // From the primary, whatever the app reads from: a lagging secondary would hide the
+        // newest term, and a store would never see its own.
+        return coll.db.collection<LeaseTerm>(leaseName(coll.collectionName), {
+          readPreference: 'primary',
+        });
       },
       {
         // The holder stopped renewing, perhaps in the middle of a sweep: sweep now.
