@@ -60,7 +60,7 @@ function codeOf(err: unknown): unknown {
  * right after finds it newest (a term can be inserted late, after a long pause, once newer
  * ones have cleaned it up). The holder deletes all but the last two terms.
  *
- * `close()` inserts a term with no holder, which anyone takes at once.
+ * `stop()` (the store's `close()`) inserts a term with no holder, which anyone takes at once.
  */
 export class Lease {
   /** This instance's name in the lease collection: random, never a host name. */
