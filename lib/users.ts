@@ -79,6 +79,15 @@ export async function ensureUserIndex(
     // An index on user under another name (IndexOptionsConflict, IndexKeySpecsConflict)
     // serves just as well.
     const code = (err as { code?: unknown }).code;
+    // No server answer (the connection dropped): not a refusal. onUp asks again on the
+    // next connect.
+    if (typeof code !== 'number') {
+      log(
+        'could not check the index on user (%s); trying again on the next connect',
+        (err as Error).message,
+      );
+      return;
+    }
     if (code === 85 || code === 86) {
       const indexes = await coll.listIndexes().toArray();
       if (indexes.some((ix) => Object.keys(ix.key ?? {}).join() === 'user')) return;
