@@ -33,7 +33,7 @@ describeIf(HAS_CHROMIUM, 'the demo in a real browser', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cms-browser-'));
     const store = await db.open();
-    server = createApp({ store, secret: 'browser test', maxAge: 60_000 }).listen(0, '127.0.0.1');
+    server = createApp({ store, secret: 'browser test', maxAge: 600_000 }).listen(0, '127.0.0.1');
     await new Promise((ok) => server.once('listening', ok));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     context = await chromium.launchPersistentContext(join(dir, 'profile'), {
@@ -96,7 +96,7 @@ describeIf(HAS_CHROMIUM, 'the account flow in two real browsers', () => {
   // two fresh browser contexts: a phone and a desktop.
   beforeEach(async () => {
     const store = await db.open();
-    server = createApp({ store, secret: 'browser test', maxAge: 60_000 }).listen(0, '127.0.0.1');
+    server = createApp({ store, secret: 'browser test', maxAge: 600_000 }).listen(0, '127.0.0.1');
     await new Promise((ok) => server.once('listening', ok));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
     // A phone honours the viewport meta tag only when it is one (isMobile).
@@ -182,10 +182,21 @@ describeIf(HAS_CHROMIUM, 'the account flow in two real browsers', () => {
 });
 
 async function expectText(page: Page, selector: string, text: string): Promise<void> {
-  await page.waitForFunction(
-    ([sel, want]) => document.querySelector(sel)?.textContent === want,
-    [selector, text] as const,
-    // Generous: on 2 cores the suite's heaviest specs may share the CPU with this one.
-    { timeout: 30_000 },
-  );
+  await page
+    .waitForFunction(
+      ([sel, want]) => document.querySelector(sel)?.textContent === want,
+      [selector, text] as const,
+      // Generous: on 2 cores the suite's heaviest specs may share the CPU with this one.
+      { timeout: 30_000 },
+    )
+    .catch(async (err: Error) => {
+      // Say what the page showed instead: a timeout alone tells nothing.
+      const shown = await page
+        .locator('body')
+        .textContent()
+        .catch(() => '(no page)');
+      throw new Error(
+        `${err.message}\nwanted ${selector} = ${JSON.stringify(text)} at ${page.url()}; the page showed:\n${shown}`,
+      );
+    });
 }
