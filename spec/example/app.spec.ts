@@ -335,3 +335,22 @@ describe('npm start', () => {
     }, 90_000);
   });
 });
+
+describe('the icon a browser asks for beside every page', () => {
+  it('is answered without loading or touching the session', async () => {
+    const store = await db.open();
+    const calls: string[] = [];
+    for (const method of ['get', 'touch', 'set'] as const) {
+      const original = store[method].bind(store) as (...args: unknown[]) => unknown;
+      (store as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+        calls.push(method);
+        return original(...args);
+      };
+    }
+    const agent = request.agent(createApp({ store, secret: 's', maxAge: 60_000 }));
+    await agent.get('/').expect(200);
+    calls.length = 0;
+    await agent.get('/favicon.ico').expect(204);
+    expect(calls).toEqual([]);
+  });
+});
