@@ -4,7 +4,7 @@ import type { MongooseStore, UserSession } from 'connect-mongoose-session';
 import { type Request, type Response, Router } from 'express';
 import { accountPage, type Device, signInPage } from './account-view';
 import { flash, takeFlash } from './flash';
-import { destroy, regenerate } from './promises';
+import { destroy, regenerate, save } from './promises';
 import { currentUser, parseName, signIn } from './user';
 
 /** What the account routes need from the app. */
@@ -42,12 +42,14 @@ export function account({ store, cookieName }: AccountOptions): Router {
     const name = parseName((req.body as Record<string, unknown> | undefined)?.name);
     if (name === undefined) {
       flash(req, 'error', 'Type a name of 1 to 64 characters.');
+      await save(req);
       return see(res, '/sign-in');
     }
     // A new id at sign-in, so that an id known before it (a fixation) is worth nothing after.
     await regenerate(req);
     signIn(req, name);
     flash(req, 'info', `Signed in as ${name}.`);
+    await save(req);
     see(res, '/account');
   });
 
@@ -64,6 +66,7 @@ export function account({ store, cookieName }: AccountOptions): Router {
     if (user === undefined) return see(res, '/sign-in');
     const n = await store.destroyByUser(user, { except: req.sessionID });
     flash(req, 'info', `Signed out ${n} other ${n === 1 ? 'device' : 'devices'}.`);
+    await save(req);
     see(res, '/account');
   });
 

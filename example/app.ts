@@ -21,9 +21,7 @@ const COOKIE = 'sid';
 export function createApp({ store, secret, maxAge }: DemoOptions): Express {
   const app = express();
   // Before the session: a browser asks for the icon beside every page, and each such request
-  // would load and touch the session while the page's own requests write it. On a server
-  // whose updates are not atomic (FerretDB 1.x) that touch can put back what a POST had just
-  // saved, such as a flash message.
+  // would load and touch the session for nothing.
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });

@@ -105,7 +105,10 @@ describe('Lease', () => {
       b.start(60_000);
     }
     await eventually(() => b.held, 5_000, 'b to take the free lease');
-    expect(await newestTerm(coll)).toMatchObject({ _id: 3, holder: b.me });
+    // b holds the newest term (it may have renewed once or twice by now).
+    const newest = await newestTerm(coll);
+    expect(newest).toMatchObject({ holder: b.me });
+    expect(newest?._id).toBeGreaterThanOrEqual(3);
   });
 });
 
