@@ -14,26 +14,36 @@ export type TouchUpdate = mongo.UpdateFilter<SessionDocument>;
 export interface EncodedSession {
   /** The document's fields but `_id`. */
   doc: Omit<SessionDocument, '_id'>;
-  /** A digest of the stored data (without the cookie), to tell an unchanged session. */
-  fingerprint: string;
+  /** The stored data (without the cookie), to tell an unchanged session: see {@link sameData}. */
+  data: unknown;
 }
 
 /** A stored session read back. */
 export interface DecodedSession {
   /** The session, as express-session expects it: cookie first. */
   session: SessionData;
-  /** A digest of its stored data, as {@link EncodedSession.fingerprint} gives it. */
-  fingerprint: string;
+  /** Its stored data, as {@link EncodedSession.data} gives it; `undefined` for a peer's. */
+  data: unknown;
   /** Written by connect-mongo or connect-mongodb-session: the next write rewrites it whole. */
   legacy: boolean;
 }
 
-/** A digest of a stored value: of the string itself, or of its BSON. */
+/**
+ * Whether two stored data values are the same. Strings (the json serializer) compare as they
+ * are, at no cost; other values by a digest of their BSON, taken only here, when a loaded
+ * session is saved, never on a read.
+ */
+export function sameData(a: unknown, b: unknown): boolean {
+  if (a === undefined || b === undefined) return false;
+  if (typeof a === 'string' || typeof b === 'string') return a === b;
+  return digest(a) === digest(b);
+}
+
+/** A digest of a stored value's BSON. */
 function digest(stored: unknown): string {
-  const hash = createHash('sha1');
-  if (typeof stored === 'string') hash.update(stored);
-  else hash.update(mongoose.mongo.BSON.serialize({ v: stored }));
-  return hash.digest('base64');
+  return createHash('sha1')
+    .update(mongoose.mongo.BSON.serialize({ v: stored }))
+    .digest('base64');
 }
 
 /** The server's document size limit, in bytes. */
@@ -123,7 +133,7 @@ export class SessionCodec {
         `the session is about ${Math.ceil(size / 1024)} KiB, over the server's 16 MiB document limit`,
       );
     }
-    return { doc, fingerprint: digest(doc.session) };
+    return { doc, data: doc.session };
   }
 
   /**
@@ -132,13 +142,13 @@ export class SessionCodec {
    */
   decode(doc: SessionDocument): DecodedSession {
     try {
-      // No digest for a peer's document: its next set must rewrite it in our shape.
-      if (isLegacy(doc)) return { session: decodeLegacy(doc), fingerprint: '', legacy: true };
+      // No data for a peer's document: its next set must rewrite it in our shape.
+      if (isLegacy(doc)) return { session: decodeLegacy(doc), data: undefined, legacy: true };
       const session = {
         cookie: this.serializer.deserialize(doc.cookie),
         ...this.serializer.deserialize(doc.session),
       } as unknown as SessionData;
-      return { session, fingerprint: digest(doc.session), legacy: false };
+      return { session, data: doc.session, legacy: false };
     } catch {
       // The parser's message may quote the stored data: it is not kept.
       throw new MongooseStoreError(

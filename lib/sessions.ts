@@ -1,7 +1,7 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
-import type { DecodedSession, SessionCodec, TouchUpdate } from './codec.js';
+import { type DecodedSession, type SessionCodec, sameData, type TouchUpdate } from './codec.js';
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
 import { checkSid } from './ids.js';
@@ -42,10 +42,10 @@ export class Sessions {
   /** Sessions express-session loaded from us; `set` on them never re-creates a destroyed one. */
   private readonly loaded = new WeakSet<object>();
   /**
-   * The digest of the data each loaded session was stored with: a `set` that finds it
+   * The data each loaded session was stored with: a `set` that finds it
    * unchanged (`resave: true`, rolling cookies) writes only what a touch writes.
    */
-  private readonly fingerprints = new WeakMap<object, string>();
+  private readonly stored = new WeakMap<object, unknown>();
   /** Peers' documents read lately: their next touch rewrites them whole, in our shape. */
   private readonly legacy = new RecentExpiries();
 
@@ -69,8 +69,7 @@ export class Sessions {
   /** Marks `session`, which express-session built from `data` we returned, as loaded from us. */
   loadedFrom(session: object, data: object): void {
     this.loaded.add(session);
-    const fingerprint = this.fingerprints.get(data);
-    if (fingerprint !== undefined) this.fingerprints.set(session, fingerprint);
+    if (this.stored.has(data)) this.stored.set(session, this.stored.get(data));
   }
 
   async read(sid: string): Promise<SessionData | null> {
@@ -82,7 +81,7 @@ export class Sessions {
     const decoded = this.decoded(doc);
     if (decoded === null) return null;
     if (decoded.legacy) this.legacy.remember(sid, at);
-    this.fingerprints.set(decoded.session, decoded.fingerprint);
+    this.stored.set(decoded.session, decoded.data);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
     return decoded.session;
   }
@@ -93,9 +92,9 @@ export class Sessions {
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
     if (at <= now) return this.remove(sid);
-    const { doc, fingerprint } = this.codec.encode(sid, session, new Date(at));
+    const { doc, data } = this.codec.encode(sid, session, new Date(at));
     const loaded = this.loaded.has(session);
-    if (loaded && this.fingerprints.get(session) === fingerprint) {
+    if (loaded && sameData(this.stored.get(session), data)) {
       // Nothing but the cookie changed since it was loaded: write what a touch writes (or
       // nothing, within touchAfter), and leave the data that another request may have saved.
       // Filtered by _id alone, as the full write is: this request loaded it live.
@@ -120,7 +119,7 @@ export class Sessions {
       log('set %s: destroyed meanwhile; not re-created', sidTag(sid));
       return;
     }
-    if (loaded) this.fingerprints.set(session, fingerprint);
+    if (loaded) this.stored.set(session, data);
     this.legacy.forget(sid);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
   }
