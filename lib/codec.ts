@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SessionData } from 'express-session';
 import mongoose, { type mongo } from 'mongoose';
+import type { SessionCipher } from './cipher.js';
 import { MongooseStoreError } from './errors.js';
 import { decodeLegacy, isLegacy } from './legacy.js';
 import type { SessionDocument } from './schema.js';
@@ -26,7 +27,12 @@ export interface DecodedSession {
   data: unknown;
   /** Written by connect-mongo or connect-mongodb-session: the next write rewrites it whole. */
   legacy: boolean;
+  /** Encrypted with an older secret: the next write re-encrypts it with the newest. */
+  stale: boolean;
 }
+
+/** The fields that re-encrypt a stored session with the newest secret. */
+export type Resealed = Pick<SessionDocument, 'cookie' | 'session' | 'user'>;
 
 /**
  * Whether two stored data values are the same. Strings (the json serializer) compare as they
@@ -71,8 +77,10 @@ function serverSaid(err: unknown): string {
 }
 
 /**
- * Turns sessions into documents and back through the chosen serializer. The cookie and the
- * rest of the session are stored apart, so that a touch can rewrite the cookie alone.
+ * Turns sessions into documents and back through the chosen serializer, and with a `secret`
+ * through {@link SessionCipher}: the cookie and the data are then encrypted, the user is a
+ * keyed hash. The cookie and the rest of the session are stored apart, so that a touch can
+ * rewrite the cookie alone.
  * Every failure is a {@link MongooseStoreError}, raised before anything is written. No message
  * holds a session id or session data: the errors may well end up in an application's log.
  */
@@ -80,17 +88,19 @@ export class SessionCodec {
   /**
    * @param serializer - turns session data into a stored value and back.
    * @param userIdOf - gives a session's user, or `undefined` when the feature is off.
+   * @param cipher - encrypts the stored fields, when the `secret` option is set.
    */
   constructor(
     private readonly serializer: SessionSerializer,
     private readonly userIdOf: UserIdOf | undefined,
+    private readonly cipher: SessionCipher | undefined = undefined,
   ) {}
 
   /** The update that moves a session's expiry and stored cookie, and keeps its user current. */
-  touch(session: SessionData, expiresAt: Date): TouchUpdate {
+  touch(sid: string, session: SessionData, expiresAt: Date): TouchUpdate {
     return this.partial({
       expiresAt,
-      cookie: this.serialize(plainCookie(session?.cookie)),
+      cookie: this.store(sid, 'cookie', plainCookie(session?.cookie)),
       user: this.userOf(session),
     });
   }
@@ -108,22 +118,26 @@ export class SessionCodec {
   private userOf(session: SessionData): string | undefined {
     if (this.userIdOf === undefined) return undefined;
     const user = userOf(this.userIdOf, session);
-    return user === undefined ? undefined : this.userKey(user);
+    if (user === undefined) return undefined;
+    return this.cipher === undefined ? user : this.cipher.userHash(user);
   }
 
-  /** What the `user` field holds for `userId`, as the user methods query it. */
-  userKey(userId: string): string {
-    return userId;
+  /** What the `user` field of `userId`'s sessions may hold: the filter of the user methods. */
+  userFilter(userId: string): string | { $in: string[] } {
+    // Under every secret: a session not re-encrypted yet still holds an older key's hash.
+    const hashes = this.cipher?.userHashes(userId) ?? [userId];
+    return hashes.length === 1 ? (hashes[0] as string) : { $in: hashes };
   }
 
   /** The stored fields of a whole session; `ERR_SESSION_TOO_LARGE` past the server's limit. */
   encode(sid: string, session: SessionData, expiresAt: Date): EncodedSession {
     const { cookie, ...data } = session as SessionData & Record<string, unknown>;
     const user = this.userOf(session);
+    const stored = this.serialize(data);
     const doc: Omit<SessionDocument, '_id'> = {
       expiresAt,
-      cookie: this.serialize(plainCookie(cookie)),
-      session: this.serialize(data),
+      cookie: this.store(sid, 'cookie', plainCookie(cookie)),
+      session: this.seal(sid, 'session', stored),
     };
     if (user !== undefined) doc.user = user;
     const size = sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64;
@@ -133,22 +147,33 @@ export class SessionCodec {
         `the session is about ${Math.ceil(size / 1024)} KiB, over the server's 16 MiB document limit`,
       );
     }
-    return { doc, data: doc.session };
+    // The data before encryption: a fresh IV makes every sealed value differ.
+    return { doc, data: stored };
   }
 
   /**
    * The session a document holds, as express-session expects it: cookie first.
-   * @throws MongooseStoreError `ERR_SESSION_UNREADABLE` when the serializer cannot read it.
+   * @throws MongooseStoreError `ERR_SESSION_UNREADABLE` when the serializer cannot read it;
+   *   `ERR_SESSION_DECRYPT` when, with a secret, it does not decrypt and authenticate.
    */
   decode(doc: SessionDocument): DecodedSession {
+    const cipher = this.cipher;
+    // A peer's document is plain text, which anyone who can write to the database could
+    // forge: with a secret, only what authenticates is a session.
+    const legacy = cipher === undefined && isLegacy(doc);
+    const cookie = legacy ? undefined : this.open(doc._id, 'cookie', doc.cookie);
+    const data = legacy ? undefined : this.open(doc._id, 'session', doc.session);
     try {
       // No data for a peer's document: its next set must rewrite it in our shape.
-      if (isLegacy(doc)) return { session: decodeLegacy(doc), data: undefined, legacy: true };
+      if (legacy)
+        return { session: decodeLegacy(doc), data: undefined, legacy: true, stale: false };
       const session = {
-        cookie: this.serializer.deserialize(doc.cookie),
-        ...this.serializer.deserialize(doc.session),
+        cookie: this.serializer.deserialize(cookie),
+        ...this.serializer.deserialize(data),
       } as unknown as SessionData;
-      return { session, data: doc.session, legacy: false };
+      const stale =
+        cipher !== undefined && !(cipher.current(doc.cookie) && cipher.current(doc.session));
+      return { session, data, legacy: false, stale };
     } catch {
       // The parser's message may quote the stored data: it is not kept.
       throw new MongooseStoreError(
@@ -156,6 +181,36 @@ export class SessionCodec {
         'a stored session could not be read (written by another serializer, or damaged); it is treated as missing',
       );
     }
+  }
+
+  /** A stored data field sealed again with the newest secret (it was read with an older one). */
+  reseal(sid: string, sealed: unknown): unknown {
+    return this.seal(sid, 'session', this.open(sid, 'session', sealed));
+  }
+
+  /**
+   * The fields that re-encrypt `doc` with the newest secret, or `undefined` when it needs
+   * none (no secret, a peer's document, or already under the newest).
+   * @throws MongooseStoreError as {@link decode} does.
+   */
+  resealed(doc: SessionDocument): Resealed | undefined {
+    if (this.cipher === undefined) return undefined;
+    const decoded = this.decode(doc);
+    if (!decoded.stale) return undefined;
+    const sid = doc._id;
+    const fields: Resealed = {
+      cookie: this.seal(sid, 'cookie', this.open(sid, 'cookie', doc.cookie) as string),
+      session: this.seal(sid, 'session', decoded.data as string),
+    };
+    if (doc.user !== undefined) {
+      // A session whose userId function fails now keeps the hash it had.
+      try {
+        fields.user = this.userOf(decoded.session) ?? doc.user;
+      } catch {
+        fields.user = doc.user;
+      }
+    }
+    return fields;
   }
 
   /** The error to report for a failed write: typed when the server refused the document. */
@@ -174,6 +229,26 @@ export class SessionCodec {
       );
     }
     return err;
+  }
+
+  /** A field's value as stored: serialized, then sealed when there is a secret. */
+  private store(sid: string, field: string, value: Record<string, unknown>): unknown {
+    return this.seal(sid, field, this.serialize(value));
+  }
+
+  private seal(sid: string, field: string, serialized: unknown): unknown {
+    if (this.cipher === undefined) return serialized;
+    if (typeof serialized !== 'string')
+      throw new MongooseStoreError(
+        'ERR_SESSION_SERIALIZE',
+        `with a secret, the serializer must give a string, and it gave ${serialized === null ? 'null' : typeof serialized}`,
+      );
+    return this.cipher.seal(sid, field, serialized);
+  }
+
+  /** A stored field before encryption; as it is without a secret. */
+  private open(sid: string, field: string, stored: unknown): unknown {
+    return this.cipher === undefined ? stored : this.cipher.open(sid, field, stored);
   }
 
   private serialize(value: Record<string, unknown>): unknown {

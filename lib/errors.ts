@@ -11,6 +11,9 @@ import { createHash } from 'node:crypto';
  *   server refuses); refused before it is sent when the store can tell, else by the server.
  * - `ERR_SESSION_UNREADABLE`: a stored session could not be decoded (another serializer wrote
  *   it, or it was damaged). Reported through the `error` event; the session reads as missing.
+ * - `ERR_SESSION_DECRYPT`: with a `secret`, a stored session did not decrypt and authenticate
+ *   (a key not among the secrets, a changed byte, a value copied from another session, or
+ *   one stored without encryption). Reported through the `error` event; it reads as missing.
  * - `ERR_INVALID_TTL`: a `ttl` function threw, or gave something other than a finite number of
  *   milliseconds within the allowed range.
  * - `ERR_INVALID_USER_ID`: a `userId` function threw, or gave something other than a non-empty
@@ -25,6 +28,7 @@ export type MongooseStoreErrorCode =
   | 'ERR_SESSION_SERIALIZE'
   | 'ERR_SESSION_REJECTED'
   | 'ERR_SESSION_UNREADABLE'
+  | 'ERR_SESSION_DECRYPT'
   | 'ERR_INVALID_TTL'
   | 'ERR_INVALID_USER_ID'
   | 'ERR_INDEX_REFUSED'

@@ -1,4 +1,5 @@
 import mongoose, { type Connection, type ConnectOptions, type mongo } from 'mongoose';
+import { MIN_SECRET_LENGTH, secretsOf } from './cipher.js';
 import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
 import { log } from './log.js';
@@ -86,6 +87,16 @@ export interface MongooseStoreOptions {
    * has no index. Default `false`.
    */
   legacy?: boolean;
+  /**
+   * Encrypts sessions at rest: a secret of at least 32 characters, or an array of them, as
+   * express-session's own `secret`: the first encrypts, every one decrypts. The cookie and
+   * the session data are sealed with AES-256-GCM, bound to the session id; the `user` field
+   * becomes a keyed hash. A session that does not decrypt reads as missing and is reported as
+   * `ERR_SESSION_DECRYPT`. To rotate, put a new secret first, run `reencrypt()`, then drop
+   * the old one. Use a secret of its own, not express-session's cookie-signing one. Needs a
+   * serializer that gives strings: not `'bson'`. Default: none, sessions are stored in clear.
+   */
+  secret?: string | readonly string[];
 }
 
 /** The URIs argument: one URI, or the members of one replica set. `null` with `connection`. */
@@ -96,7 +107,7 @@ export type ResolvedOptions = Readonly<
   Required<
     Omit<
       MongooseStoreOptions,
-      'connection' | 'lifecheck' | 'serializer' | 'userId' | 'client' | 'clientPromise'
+      'connection' | 'lifecheck' | 'serializer' | 'userId' | 'client' | 'clientPromise' | 'secret'
     >
   > & {
     /** The user's client (or its promise) to run on, when given. */
@@ -109,6 +120,8 @@ export type ResolvedOptions = Readonly<
     serializer: SessionSerializer;
     /** `undefined` when the feature is off. */
     userId: UserIdOf | undefined;
+    /** The secrets, newest first; `undefined` when sessions are stored in clear. */
+    secret: readonly string[] | undefined;
   }
 >;
 
@@ -125,6 +138,7 @@ const KNOWN = new Set<string>([
   'serializer',
   'userId',
   'legacy',
+  'secret',
 ]);
 
 /** Options of connect-mongo and connect-mongodb-session, with what to write here instead. */
@@ -140,8 +154,7 @@ const PEER_OPTIONS: Record<string, string> = {
     "use `lifecheck` (the sweeper's interval in ms, -1 for off) and `autoIndex` (the TTL index)",
   autoRemoveInterval: "use `lifecheck`, in milliseconds (connect-mongo's interval was in minutes)",
   mongoOptions: 'use `connectionOptions`',
-  crypto:
-    'encrypt with a serializer of your own for now (`serializer: { serialize, deserialize }`)',
+  crypto: `use \`secret\` (a string of ${MIN_SECRET_LENGTH}+ characters, or an array of them to rotate); sessions connect-mongo encrypted cannot be read`,
   stringify: "use `serializer: 'json'` (a string, the default) or `'bson'` (an object)",
   serialize: 'use `serializer: { serialize, deserialize }`',
   unserialize: 'use `serializer: { serialize, deserialize }`',
@@ -326,6 +339,12 @@ export function resolveOptions(
   if (userId !== false && typeof userId !== 'function')
     throw typeError(`userId: expected a function or false, got ${typeof userId}`);
 
+  const secret = given.secret === undefined ? undefined : Object.freeze(secretsOf(given.secret));
+  if (secret !== undefined && given.serializer === 'bson')
+    throw typeError(
+      "secret: not with serializer 'bson', whose point is data the server can query; encrypted data cannot be queried. Use 'json'",
+    );
+
   const connectionOptions = given.connectionOptions ?? {};
   if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
 
@@ -345,5 +364,6 @@ export function resolveOptions(
     serializer: serializerOf(given.serializer ?? 'json'),
     userId: userId === false ? undefined : userId,
     legacy: flag('legacy', given.legacy ?? false),
+    secret,
   });
 }

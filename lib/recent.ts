@@ -1,25 +1,22 @@
-/** How many session expiries {@link RecentExpiries} keeps before it forgets the oldest. */
+/** How many sessions {@link Recent} keeps before it forgets the oldest. */
 const CAPACITY = 10_000;
 
 /**
- * The stored expiry of sessions this process read or wrote lately, so that `touchAfter` can
- * skip a write without reading first and without putting anything into the session.
- *
- * It may only make the store write more often than needed, never less: a forgotten or
- * unknown session is simply written.
+ * Something about sessions this process read or wrote lately, by session id, bounded: the
+ * oldest is forgotten first. What it holds may only save work, so forgetting is always safe.
  */
-export class RecentExpiries {
-  private readonly byId = new Map<string, number>();
+export class Recent<V> {
+  private readonly byId = new Map<string, V>();
 
-  /** The stored expiry of `sid` in epoch milliseconds, if known. */
-  get(sid: string): number | undefined {
+  /** What is remembered of `sid`, if anything. */
+  get(sid: string): V | undefined {
     return this.byId.get(sid);
   }
 
-  /** Records that `sid` is stored with expiry `at` (epoch milliseconds). */
-  remember(sid: string, at: number): void {
+  /** Records `value` for `sid`. */
+  remember(sid: string, value: V): void {
     this.byId.delete(sid);
-    this.byId.set(sid, at);
+    this.byId.set(sid, value);
     if (this.byId.size > CAPACITY) this.byId.delete(this.byId.keys().next().value as string);
   }
 
@@ -29,3 +26,12 @@ export class RecentExpiries {
     else this.byId.delete(sid);
   }
 }
+
+/**
+ * The stored expiry of sessions (epoch milliseconds), so that `touchAfter` can skip a write
+ * without reading first and without putting anything into the session.
+ *
+ * It may only make the store write more often than needed, never less: a forgotten or
+ * unknown session is simply written.
+ */
+export class RecentExpiries extends Recent<number> {}

@@ -4,11 +4,13 @@ import { deleteInBatches } from './batches.js';
 import { type DecodedSession, type SessionCodec, sameData, type TouchUpdate } from './codec.js';
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
+import { GuardedWrites } from './guarded.js';
 import { checkSid } from './ids.js';
 import { liveFilter, storedExpiry } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
-import { RecentExpiries } from './recent.js';
+import { Recent, RecentExpiries } from './recent.js';
+import { reencryptAll } from './reencrypt.js';
 import type { SessionDocument } from './schema.js';
 import { UserSessions } from './user-sessions.js';
 
@@ -48,6 +50,9 @@ export class Sessions {
   private readonly stored = new WeakMap<object, unknown>();
   /** Peers' documents read lately: their next touch rewrites them whole, in our shape. */
   private readonly legacy = new RecentExpiries();
+  /** The stored data of sessions read under an older secret: their next write re-encrypts it. */
+  private readonly stale = new Recent<unknown>();
+  private readonly guarded: GuardedWrites;
 
   /** "Sign out everywhere": the sessions of one user. */
   readonly users: UserSessions;
@@ -58,6 +63,7 @@ export class Sessions {
     private readonly collection: () => Promise<mongo.Collection<SessionDocument>>,
     private readonly hooks: SessionsHooks,
   ) {
+    this.guarded = new GuardedWrites(collection);
     this.users = new UserSessions(options, codec, collection, {
       decode: (doc) => this.decoded(doc),
       // A skipped touch of a deleted session would write nothing anyway: forget them all.
@@ -81,6 +87,8 @@ export class Sessions {
     const decoded = this.decoded(doc);
     if (decoded === null) return null;
     if (decoded.legacy) this.legacy.remember(sid, at);
+    if (decoded.stale) this.stale.remember(sid, doc.session);
+    else this.stale.forget(sid);
     this.stored.set(decoded.session, decoded.data);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
     return decoded.session;
@@ -121,6 +129,7 @@ export class Sessions {
     }
     if (loaded) this.stored.set(session, data);
     this.legacy.forget(sid);
+    this.stale.forget(sid);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
   }
 
@@ -155,7 +164,7 @@ export class Sessions {
     const filter = this.loaded.has(session)
       ? { _id: sid }
       : { _id: sid, expiresAt: { $gt: new Date(now) } };
-    await this.update(filter, sid, at, this.codec.touch(session, new Date(at)));
+    await this.update(filter, sid, at, this.codec.touch(sid, session, new Date(at)));
   }
 
   /**
@@ -185,13 +194,57 @@ export class Sessions {
     at: number,
     update: TouchUpdate,
   ): Promise<void> {
-    const result = await (await this.collection()).updateOne(filter, update).catch((err) => {
-      throw this.codec.rejection(err);
-    });
+    const matched =
+      (await this.rekey(filter, sid, update)) ||
+      (await (
+        await this.collection()
+      )
+        .updateOne(filter, update)
+        .then((result) => result.matchedCount > 0)
+        .catch((err) => {
+          throw this.codec.rejection(err);
+        }));
     if (this.options.touchAfter > 0) {
-      if (result.matchedCount > 0) this.recent.remember(sid, at);
+      if (matched) this.recent.remember(sid, at);
       else this.recent.forget(sid);
     }
+  }
+
+  /**
+   * For a session read under an older secret: the touch's update, plus its stored data sealed
+   * again with the newest, while the data is still what was read (else a save came between,
+   * already under the newest secret). Resolves to whether it wrote.
+   */
+  private async rekey(
+    filter: mongo.Filter<SessionDocument>,
+    sid: string,
+    update: TouchUpdate,
+  ): Promise<boolean> {
+    const old = this.stale.get(sid);
+    if (old === undefined) return false;
+    this.stale.forget(sid);
+    const $set = { ...update.$set, session: this.codec.reseal(sid, old) };
+    const live = (filter.expiresAt as { $gt?: Date } | undefined)?.$gt;
+    return this.guarded
+      .update(sid, { session: old, liveAt: live }, { ...update, $set })
+      .catch((err) => {
+        throw this.codec.rejection(err);
+      });
+  }
+
+  /** Re-encrypts every live session still under an older secret; resolves to how many. */
+  async reencrypt(): Promise<number> {
+    if (this.options.secret === undefined)
+      throw typeError('reencrypt: the secret option is not set, so no session is encrypted');
+    const done = await reencryptAll(await this.collection(), this.codec, this.guarded);
+    if (done.undecryptable > 0)
+      this.hooks.report(
+        new MongooseStoreError(
+          'ERR_SESSION_DECRYPT',
+          `reencrypt: ${done.undecryptable} live sessions decrypt with none of the secrets; they were left as they are and read as missing`,
+        ),
+      );
+    return done.rewritten;
   }
 
   async remove(sid: string): Promise<void> {

@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
 import type { Connection, mongo } from 'mongoose';
 import { type Callback, rethrowLater, settle } from './callback.js';
+import { SessionCipher } from './cipher.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
@@ -75,7 +76,11 @@ export class MongooseStore extends Store {
     this.starting = callback;
     this.sessions = new Sessions(
       this.options,
-      new SessionCodec(this.options.serializer, this.options.userId),
+      new SessionCodec(
+        this.options.serializer,
+        this.options.userId,
+        this.options.secret === undefined ? undefined : new SessionCipher(this.options.secret),
+      ),
       () => this.collection(),
       { report: (err) => this.report(err) },
     );
@@ -197,6 +202,20 @@ export class MongooseStore extends Store {
   ): Promise<number> | undefined {
     const [opts, cb] = typeof options === 'function' ? [undefined, options] : [options, callback];
     return this.run(() => this.sessions.users.destroy(userId, opts?.except), cb);
+  }
+
+  /**
+   * With `secret`, rewrites every live session still encrypted with an older secret with the
+   * first one, in batches of 1,000, while the app serves: a session the app saves meanwhile
+   * keeps what the app saved. Resolves to how many it rewrote; once it resolves, the older
+   * secrets can be dropped. Sessions no secret decrypts are left, and reported once as
+   * `ERR_SESSION_DECRYPT` through the `error` event.
+   * @throws TypeError (as a rejection) when the `secret` option is not set.
+   */
+  reencrypt(): Promise<number>;
+  reencrypt(callback: Callback<number>): void;
+  reencrypt(callback?: Callback<number>): Promise<number> | undefined {
+    return this.run(() => this.sessions.reencrypt(), callback);
   }
 
   /** Deletes every session. Works before the collection exists. */

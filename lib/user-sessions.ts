@@ -54,7 +54,7 @@ export class UserSessions {
     const userIdOf = this.check(userId, 'listByUser');
     const now = new Date();
     const docs = await (await this.collection())
-      .find({ user: this.codec.userKey(userId), expiresAt: { $gt: now } })
+      .find({ user: this.codec.userFilter(userId), expiresAt: { $gt: now } })
       .toArray();
     const list: UserSession[] = [];
     for (const doc of docs) {
@@ -74,7 +74,7 @@ export class UserSessions {
     const now = new Date();
     const coll = await this.collection();
     const filter: mongo.Filter<SessionDocument> = {
-      user: this.codec.userKey(userId),
+      user: this.codec.userFilter(userId),
       expiresAt: { $gt: now },
     };
     if (keep.length > 0) filter._id = { $nin: keep };

@@ -78,7 +78,7 @@ describe('resolveOptions', () => {
     ['autoRemoveInterval', /`lifecheck`, in milliseconds/],
     ['mongoOptions', /use `connectionOptions`/],
     ['dbName', /in the URI, or use connectionOptions\.dbName/],
-    ['crypto', /serializer/],
+    ['crypto', /secret/],
     ['stringify', /serializer/],
     ['serialize', /serializer/],
     ['unserialize', /serializer/],

@@ -1,0 +1,283 @@
+import type { SessionData } from 'express-session';
+import { mongo } from 'mongoose';
+import { MongooseStore, type MongooseStoreOptions } from '../lib/index';
+import { cookie, sid, useDatabase } from './support/server';
+
+const db = useDatabase('secret');
+const raw = () => db.db.collection<Record<string, unknown> & { _id: string }>('sessions');
+
+const OLD = 'an old secret, at least thirty-two characters long';
+const NEW = 'the new secret, also thirty-two characters or more';
+const OTHER = 'somebody else’s secret of thirty-two characters!';
+/** A value that must never appear in clear in the database. */
+const MARKER = 'credit-card-4111111111111111';
+
+function session(data: Record<string, unknown> = {}, maxAge = 60_000): SessionData {
+  return { cookie: cookie(maxAge), ...data } as unknown as SessionData;
+}
+
+/** The key tag a sealed value starts with. */
+const tagOf = (v: unknown) => (typeof v === 'string' ? v.split('.')[0] : undefined);
+
+/** Collects the store's `error` events. */
+function errors(store: MongooseStore): Error[] {
+  const seen: Error[] = [];
+  store.on('error', (err: Error) => seen.push(err));
+  return seen;
+}
+
+/** The tag of the key `secret` seals with, read from a session written under it alone. */
+async function tagFor(secret: string): Promise<string> {
+  const store = await db.open({ secret, collection: 'tags' });
+  const id = sid();
+  await store.set(id, session());
+  const doc = await db.db.collection<{ _id: string; session: string }>('tags').findOne({ _id: id });
+  await db.db.collection('tags').deleteMany({});
+  return tagOf(doc?.session) as string;
+}
+
+describe('secret', () => {
+  it.each([
+    ['a string', NEW],
+    ['an array, the first encrypting', [NEW, OLD]],
+  ])('round-trips a session under %s', async (_, secret) => {
+    const store = await db.open({ secret });
+    const id = sid();
+    const data = { card: MARKER, nested: { list: [1, 'two', null] }, n: 3.5 };
+    await store.set(id, session(data));
+    const got = await store.get(id);
+    expect(got).toMatchObject(data);
+    expect(got?.cookie).toMatchObject({ originalMaxAge: 60_000, path: '/' });
+    const doc = await raw().findOne({ _id: id });
+    expect(tagOf(doc?.session)).toBe(await tagFor(NEW));
+    expect(tagOf(doc?.cookie)).toBe(await tagFor(NEW));
+  });
+
+  it('leaves no session data, cookie field or user id in clear anywhere in the document', async () => {
+    const store = await db.open({ secret: NEW });
+    const id = sid();
+    const c = cookie(60_000) as unknown as Record<string, unknown>;
+    c.domain = 'marker-domain.example';
+    await store.set(id, {
+      cookie: c,
+      card: MARKER,
+      passport: { user: 'marker-user-7431' },
+    } as unknown as SessionData);
+    const doc = await raw().findOne({ _id: id });
+    const bytes = Buffer.from(mongo.BSON.serialize(doc as mongo.Document)).toString('latin1');
+    for (const secret of [MARKER, 'marker-domain', 'marker-user-7431', 'originalMaxAge', 'card'])
+      expect(bytes).not.toContain(secret);
+    // What stays in clear is what the server needs: the id and the expiry.
+    expect(doc?._id).toBe(id);
+    expect(doc?.expiresAt).toBeInstanceOf(Date);
+    expect(typeof doc?.user).toBe('string');
+  });
+
+  it('reads a session written under an older secret, and its next touch or set re-encrypts it', async () => {
+    const before = await db.open({ secret: OLD });
+    const [touched, saved] = [sid(), sid()];
+    await before.set(touched, session({ n: 1 }));
+    await before.set(saved, session({ n: 2 }));
+    const oldTag = tagOf((await raw().findOne({ _id: touched }))?.session);
+
+    const rotated = await db.open({ secret: [NEW, OLD] });
+    const a = (await rotated.get(touched)) as SessionData;
+    expect(a).toMatchObject({ n: 1 });
+    // Reading alone writes nothing.
+    expect(tagOf((await raw().findOne({ _id: touched }))?.session)).toBe(oldTag);
+    await rotated.touch(touched, a);
+    const b = (await rotated.get(saved)) as SessionData;
+    await rotated.set(saved, { ...b, n: 3 } as SessionData);
+
+    const newTag = await tagFor(NEW);
+    for (const id of [touched, saved]) {
+      const doc = await raw().findOne({ _id: id });
+      expect([tagOf(doc?.session), tagOf(doc?.cookie)]).toEqual([newTag, newTag]);
+    }
+    const after = await db.open({ secret: NEW });
+    expect(await after.get(touched)).toMatchObject({ n: 1 });
+    expect(await after.get(saved)).toMatchObject({ n: 3 });
+  });
+
+  it('re-encrypts a session read under an older secret without undoing a save made meanwhile', async () => {
+    const before = await db.open({ secret: OLD });
+    const id = sid();
+    await before.set(id, session({ n: 1 }));
+    const one = await db.open({ secret: [NEW, OLD] });
+    const two = await db.open({ secret: [NEW, OLD] });
+    const read = (await one.get(id)) as SessionData;
+    // Another instance saves the session after this one read it.
+    await two.set(id, { ...((await two.get(id)) as SessionData), n: 2 } as SessionData);
+    await one.touch(id, read);
+    const after = await db.open({ secret: NEW });
+    expect(await after.get(id)).toMatchObject({ n: 2 });
+  });
+
+  it('keeps the encryption on touch, and touchAfter still skips writes', async () => {
+    const store = await db.open({ secret: NEW, touchAfter: 60_000 });
+    const id = sid();
+    await store.set(id, session({ card: MARKER }, 600_000));
+    const loaded = (await store.get(id)) as SessionData;
+    const stored = await raw().findOne({ _id: id });
+    await store.touch(id, loaded);
+    // Within touchAfter: not written at all.
+    expect(await raw().findOne({ _id: id })).toEqual(stored);
+    const later = session({ card: MARKER }, 3_600_000);
+    await store.touch(id, later);
+    const touched = await raw().findOne({ _id: id });
+    expect(touched?.cookie).not.toEqual(stored?.cookie);
+    expect(touched?.session).toEqual(stored?.session);
+    expect(tagOf(touched?.cookie)).toBe(await tagFor(NEW));
+    expect(JSON.stringify(touched)).not.toContain('3600000');
+    expect((await store.get(id))?.cookie.originalMaxAge).toBe(3_600_000);
+  });
+
+  describe('a session that does not decrypt reads as missing, reported once as ERR_SESSION_DECRYPT', () => {
+    async function expectMissing(store: MongooseStore, id: string): Promise<void> {
+      const seen = errors(store);
+      expect(await store.get(id)).toBeNull();
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ code: 'ERR_SESSION_DECRYPT' });
+      expect(seen[0]?.message).not.toContain(id);
+      expect(seen[0]?.message).not.toContain(MARKER);
+    }
+
+    it('under a secret the store does not have', async () => {
+      const id = sid();
+      await (await db.open({ secret: OTHER })).set(id, session({ card: MARKER }));
+      await expectMissing(await db.open({ secret: [NEW, OLD] }), id);
+    });
+
+    it('with one byte of its ciphertext changed', async () => {
+      const store = await db.open({ secret: NEW });
+      const id = sid();
+      await store.set(id, session({ card: MARKER }));
+      const sealed = (await raw().findOne({ _id: id }))?.session as string;
+      const at = sealed.length - 30;
+      const flipped = sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1);
+      await raw().updateOne({ _id: id }, { $set: { session: flipped } });
+      await expectMissing(store, id);
+    });
+
+    it('copied under another session id, while the original still reads', async () => {
+      const store = await db.open({ secret: NEW });
+      const [victim, attacker] = [sid(), sid()];
+      await store.set(victim, session({ role: 'admin', card: MARKER }));
+      await store.set(attacker, session({ role: 'guest' }));
+      const { cookie: c, session: s } = (await raw().findOne({ _id: victim })) as Record<
+        string,
+        unknown
+      >;
+      await raw().updateOne({ _id: attacker }, { $set: { cookie: c, session: s } });
+      await expectMissing(store, attacker);
+      expect(await store.get(victim)).toMatchObject({ role: 'admin' });
+    });
+
+    it('with its cookie and data fields swapped', async () => {
+      const store = await db.open({ secret: NEW });
+      const id = sid();
+      await store.set(id, session({ card: MARKER }));
+      const { cookie: c, session: s } = (await raw().findOne({ _id: id })) as Record<
+        string,
+        unknown
+      >;
+      await raw().updateOne({ _id: id }, { $set: { cookie: s, session: c } });
+      await expectMissing(store, id);
+    });
+
+    it('stored in clear: by this store without a secret, or by connect-mongo', async () => {
+      const [plain, peer] = [sid(), sid()];
+      await (await db.open()).set(plain, session({ card: MARKER }));
+      await raw().insertOne({
+        _id: peer,
+        expires: new Date(Date.now() + 60_000),
+        session: JSON.stringify({ cookie: cookie(60_000), card: MARKER }),
+      });
+      const store = await db.open({ secret: NEW, legacy: true });
+      await expectMissing(store, plain);
+      await expectMissing(store, peer);
+    });
+
+    it('and is left out of all(), while the others are listed', async () => {
+      const good = await db.open({ secret: NEW });
+      const ok = sid();
+      await good.set(ok, session({ n: 1 }));
+      await (await db.open({ secret: OTHER })).set(sid(), session({ n: 2 }));
+      const seen = errors(good);
+      expect(Object.keys(await good.all())).toEqual([ok]);
+      expect(seen.map((e) => (e as { code?: string }).code)).toEqual(['ERR_SESSION_DECRYPT']);
+    });
+  });
+
+  describe('sign out everywhere', () => {
+    const signedIn = (user: string, n = 0) => session({ passport: { user }, n });
+
+    it('stores a keyed hash of the user, and finds the user’s sessions by it', async () => {
+      const store = await db.open({ secret: NEW });
+      const [a, b] = [sid(), sid()];
+      await store.set(a, signedIn('alice'));
+      await store.set(b, signedIn('bob'));
+      expect((await raw().findOne({ _id: a }))?.user).not.toContain('alice');
+      expect((await store.listByUser('alice')).map((s) => s.id)).toEqual([a]);
+      // Without the secret, nobody can tell whose the hash is: not even another store.
+      const other = await db.open({ secret: OTHER });
+      expect(await other.listByUser('alice')).toEqual([]);
+    });
+
+    it('finds sessions still under an older secret, and destroys them', async () => {
+      const before = await db.open({ secret: OLD });
+      const [a, b] = [sid(), sid()];
+      await before.set(a, signedIn('alice', 1));
+      const rotated = await db.open({ secret: [NEW, OLD] });
+      await rotated.set(b, signedIn('alice', 2));
+      expect((await rotated.listByUser('alice')).map((s) => s.id).sort()).toEqual([a, b].sort());
+      expect(await rotated.destroyByUser('alice')).toBe(2);
+      expect(await rotated.get(a)).toBeNull();
+    });
+  });
+
+  describe('refuses', () => {
+    const open = (opts: MongooseStoreOptions) => () => new MongooseStore(db.uri, opts);
+
+    it.each([
+      ['a secret of 31 characters', 'x'.repeat(31), /at least 32 characters/],
+      ['an empty array', [], /non-empty array/],
+      ['a number', 42, /got number/],
+      ['null', null, /got object/],
+      ['an array holding a short one', [NEW, 'short'], /at least 32 characters/],
+      ['an array holding a Buffer', [NEW, Buffer.from(OLD)], /got object/],
+    ])('%s, with a TypeError naming the option', (_, secret, message) => {
+      expect(open({ secret: secret as string })).toThrow(TypeError);
+      expect(open({ secret: secret as string })).toThrow(/secret: /);
+      expect(open({ secret: secret as string })).toThrow(message);
+    });
+
+    it("serializer 'bson' with a secret: encrypted data cannot be queried", () => {
+      expect(open({ secret: NEW, serializer: 'bson' })).toThrow(
+        /secret: not with serializer 'bson'/,
+      );
+    });
+
+    it('a serializer of your own that gives no string, failing set and storing nothing', async () => {
+      const store = await db.open({
+        secret: NEW,
+        serializer: {
+          serialize: (v) => ({ ...v }),
+          deserialize: (v) => v as Record<string, unknown>,
+        },
+      });
+      const id = sid();
+      await expect(store.set(id, session())).rejects.toMatchObject({
+        code: 'ERR_SESSION_SERIALIZE',
+      });
+      expect(await raw().findOne({ _id: id })).toBeNull();
+    });
+
+    it('reencrypt() without a secret, as a rejection and through the callback', async () => {
+      const store = await db.open();
+      await expect(store.reencrypt()).rejects.toThrow(TypeError);
+      const err = await new Promise((done) => store.reencrypt((e) => done(e)));
+      expect(err).toBeInstanceOf(TypeError);
+    });
+  });
+});
