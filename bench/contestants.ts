@@ -107,13 +107,20 @@ const oursDoc: SeedDoc = (id, at, user) => ({
 /** A client that reports its round trips to `log`: `monitorCommands` costs every contestant alike. */
 const monitored = (log?: CommandLog) => (log === undefined ? {} : { monitorCommands: true });
 
-/** Our store; given a log, on a connection of its own that reports its round trips there. */
+/** A `secret` for the rows that measure encryption: not a real one, and never used elsewhere. */
+export const BENCH_SECRET = 'benchmark secret, 32 characters or more, not for use';
+
+/**
+ * Our store; given a log, on a connection of its own that reports its round trips there;
+ * given `secret`, encrypting.
+ */
 export async function ours(
   arena: Arena,
   name: string,
   collection: string,
   touchAfter = 0,
   log?: CommandLog,
+  secret?: string,
 ): Promise<Contestant> {
   const connection =
     log === undefined
@@ -125,7 +132,7 @@ export async function ours(
     // No sweeper: a sweep landing inside a timed batch would hold SQLite's write lock.
     store = new MongooseStore(
       connection === undefined ? arena.uri : null,
-      { collection, touchAfter, lifecheck: -1, connection },
+      { collection, touchAfter, lifecheck: -1, connection, ...(secret && { secret }) },
       (err) => (err ? fail(err) : ok()),
     );
   });

@@ -2,6 +2,7 @@
 // the next op, at concurrency 1 and 32.
 import type { SessionData, Store } from 'express-session';
 import {
+  BENCH_SECRET,
   type Contestant,
   connectMongo,
   connectMongoDBSessionStore,
@@ -13,6 +14,8 @@ import { timeCallbacks, timeOps } from '../measure';
 import { type Context, ifItRuns, type Phase } from './phase';
 
 const LEVELS = [1, 32] as const;
+/** Our store with `secret` set, beside the same without it. */
+const SECRET_ROW = 'ours secret';
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
 const TOUCH_AFTER_FACTOR = 200;
 
@@ -38,6 +41,7 @@ export const operations: Phase = {
     const { arena, settings, tally } = ctx;
     const plain = [
       await ctx.open(ours(arena, 'ours', 'ours')),
+      await ctx.open(ours(arena, SECRET_ROW, 'ours_secret', 0, undefined, BENCH_SECRET)),
       await ctx.open(connectMongo(arena, 'connect-mongo', 'cm', ctx.ttl)),
       await ctx.open(rawDriver(arena, 'raw')),
       ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms'))),
@@ -77,6 +81,15 @@ export const operations: Phase = {
           (_, i) => withTouchAfter[(i + round) % withTouchAfter.length],
         );
         for (const c of rotated) await touchAfter(ctx, c, `${round}-${level}`, level, n);
+      }
+    }
+    for (const [op] of STEPS) {
+      for (const level of LEVELS) {
+        tally.compare(
+          `${op} at concurrency ${level}, ${SECRET_ROW} ÷ ours${level === 32 ? ' (goal: ≥ 0.95×)' : ''}`,
+          { op, level, store: SECRET_ROW },
+          { op, level, store: 'ours' },
+        );
       }
     }
   },
