@@ -77,7 +77,12 @@ export class SessionCipher {
   constructor(secrets: readonly string[]) {
     // A secret given twice is one key: keep its first place.
     this.keys = [...new Set(secrets)].map(keysOf);
-    for (const k of this.keys) if (!this.byTag.has(k.tag)) this.byTag.set(k.tag, k);
+    for (const k of this.keys) {
+      // One chance in 2^36 per pair; a read would then try the wrong key and fail.
+      if (this.byTag.has(k.tag))
+        throw typeError('secret: two of the secrets give the same key tag; replace one of them');
+      this.byTag.set(k.tag, k);
+    }
   }
 
   /** `plain`, encrypted with the newest key for `field` of session `sid`. */

@@ -24,8 +24,8 @@ export interface Expected {
  * that server's own conditional update, at the cost of a lookup.
  */
 export class GuardedWrites {
-  /** Whether the server checks a conditional filter itself; asked once. */
-  private inFilter: boolean | undefined;
+  /** Whether the server checks a conditional filter itself; asked once, by the first write. */
+  private inFilter: Promise<boolean> | undefined;
 
   constructor(private readonly collection: () => Promise<mongo.Collection<SessionDocument>>) {}
 
@@ -48,18 +48,23 @@ export class GuardedWrites {
     return (await coll.updateOne({ _id: sid }, update)).matchedCount > 0;
   }
 
-  private async filtersOnServer(coll: mongo.Collection<SessionDocument>): Promise<boolean> {
-    if (this.inFilter !== undefined) return this.inFilter;
-    try {
-      const info = await coll.db.admin().command({ buildInfo: 1 });
-      // FerretDB 1 names itself so; FerretDB 2 says `ferretdb: { version }`, and filters well.
-      const v: unknown = info.ferretdbVersion;
-      this.inFilter = !(typeof v === 'string' && /^v?1\./.test(v));
-      log('guarded writes: %s', this.inFilter ? 'in the filter' : 'read by _id, then write');
-    } catch {
-      // Not known this time: the filter is right on every server, only slow on one.
-      return true;
-    }
+  private filtersOnServer(coll: mongo.Collection<SessionDocument>): Promise<boolean> {
+    this.inFilter ??= coll.db
+      .admin()
+      .command({ buildInfo: 1 })
+      .then((info) => {
+        // FerretDB 1 names itself so; FerretDB 2 says `ferretdb: { version }`, and filters well.
+        const v: unknown = info.ferretdbVersion;
+        const inFilter = !(typeof v === 'string' && /^v?1\./.test(v));
+        log('guarded writes: %s', inFilter ? 'in the filter' : 'read by _id, then write');
+        return inFilter;
+      })
+      .catch(() => {
+        // Not known this time: ask again next time. The filter is right on every server, only
+        // slow on one.
+        this.inFilter = undefined;
+        return true;
+      });
     return this.inFilter;
   }
 }

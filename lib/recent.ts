@@ -8,6 +8,9 @@ const CAPACITY = 10_000;
 export class Recent<V> {
   private readonly byId = new Map<string, V>();
 
+  /** @param capacity - how many sessions to keep before forgetting the oldest. */
+  constructor(private readonly capacity = CAPACITY) {}
+
   /** What is remembered of `sid`, if anything. */
   get(sid: string): V | undefined {
     return this.byId.get(sid);
@@ -17,7 +20,7 @@ export class Recent<V> {
   remember(sid: string, value: V): void {
     this.byId.delete(sid);
     this.byId.set(sid, value);
-    if (this.byId.size > CAPACITY) this.byId.delete(this.byId.keys().next().value as string);
+    if (this.byId.size > this.capacity) this.byId.delete(this.byId.keys().next().value as string);
   }
 
   /** Forgets `sid`, or everything when no id is given. */

@@ -50,8 +50,12 @@ export class Sessions {
   private readonly stored = new WeakMap<object, unknown>();
   /** Peers' documents read lately: their next touch rewrites them whole, in our shape. */
   private readonly legacy = new RecentExpiries();
-  /** The stored data of sessions read under an older secret: their next write re-encrypts it. */
-  private readonly stale = new Recent<unknown>();
+  /**
+   * The stored data of sessions read under an older secret: their next write re-encrypts it.
+   * Fewer than the expiries, as each holds a whole sealed session; one forgotten is left to
+   * `reencrypt()`.
+   */
+  private readonly stale = new Recent<unknown>(1_000);
   private readonly guarded: GuardedWrites;
 
   /** "Sign out everywhere": the sessions of one user. */
@@ -141,6 +145,8 @@ export class Sessions {
   fresh(sid: string, session: SessionData): boolean {
     const stored = this.recent.get(sid);
     if (stored === undefined || session?.cookie == null) return false;
+    // Read under an older secret: this write is what re-encrypts it.
+    if (this.stale.get(sid) !== undefined) return false;
     let at: number;
     try {
       at = expiryOf(session, this.options.ttl);

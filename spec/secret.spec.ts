@@ -132,6 +132,23 @@ describe('secret', () => {
     expect((await store.get(id))?.cookie.originalMaxAge).toBe(3_600_000);
   });
 
+  it('re-encrypts a session read under an older secret even when touchAfter would skip the touch', async () => {
+    const id = sid();
+    await (await db.open({ secret: OLD })).set(id, session({ n: 1 }, 600_000));
+    const rotated = await db.open({ secret: [NEW, OLD], touchAfter: 60_000 });
+    const loaded = (await rotated.get(id)) as SessionData;
+    await rotated.touch(id, loaded);
+    const doc = await raw().findOne({ _id: id });
+    expect([tagOf(doc?.session), tagOf(doc?.cookie)]).toEqual([
+      await tagFor(NEW),
+      await tagFor(NEW),
+    ]);
+    // Once re-encrypted, touchAfter skips as before.
+    const again = (await rotated.get(id)) as SessionData;
+    await rotated.touch(id, again);
+    expect(await raw().findOne({ _id: id })).toEqual(doc);
+  });
+
   describe('a session that does not decrypt reads as missing, reported once as ERR_SESSION_DECRYPT', () => {
     async function expectMissing(store: MongooseStore, id: string): Promise<void> {
       const seen = errors(store);
