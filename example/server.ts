@@ -31,7 +31,11 @@ async function main(): Promise<void> {
   const uri = db.kind === 'external' ? db.uri : `${db.uri.replace(/\/$/, '')}/demo`;
   console.log(`database: ${await describeServer(uri)} (${db.kind})`);
   if (db.dir !== undefined) console.log(`data directory: ${db.dir} (removed when the demo stops)`);
-  const store = createStore(uri, { lifecheck });
+  // Encryption at rest, when asked for: a secret of its own, never the cookie-signing one.
+  // Several, comma-separated, rotate: the first encrypts.
+  const storeSecret = process.env.STORE_SECRET ? process.env.STORE_SECRET.split(',') : undefined;
+  const store = createStore(uri, { lifecheck, ...(storeSecret && { secret: storeSecret }) });
+  if (storeSecret !== undefined) console.log('sessions are encrypted at rest (STORE_SECRET)');
   store.on('error', (err) => console.error('session store:', err.message));
   store.on('ttlRefused', (_reason, every) =>
     console.log(`the server has no TTL indexes: sweeping every ${every} ms`),
