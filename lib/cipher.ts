@@ -14,16 +14,22 @@ export const MIN_SECRET_LENGTH = 32;
 
 /** Fixed HKDF salt: the secrets carry the entropy; the salt only separates this use of them. */
 const SALT = 'connect-mongoose-session/v1';
+/** Random bytes from which each value's own key is derived. */
+const NONCE_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** `<key tag>.<base64url of iv | ciphertext | auth tag>`; the key tag is 6 base64url chars. */
+const HEADER = NONCE_BYTES + IV_BYTES;
+/**
+ * `<key tag>.<base64url of nonce | iv | ciphertext | auth tag>`; the key tag is 6 base64url
+ * characters.
+ */
 const SEALED = /^([A-Za-z0-9_-]{6})\.([A-Za-z0-9_-]+)$/;
 
 /** The keys one secret gives, all derived once, at construction. */
 interface Keys {
   /** Names the key in each sealed value, so a read picks it without trying each. */
   tag: string;
-  /** AES-256-GCM key for the cookie and the session data. */
+  /** Derives each value's AES-256-GCM key from its nonce. */
   cipher: KeyObject;
   /** HMAC-SHA256 key for the `user` field. */
   user: KeyObject;
@@ -36,22 +42,28 @@ function derive(secret: string, info: string, bytes: number): Buffer {
 function keysOf(secret: string): Keys {
   return {
     tag: derive(secret, 'key tag', 6).toString('base64url').slice(0, 6),
-    cipher: createSecretKey(derive(secret, 'aes-256-gcm', 32)),
+    cipher: createSecretKey(derive(secret, 'aes-256-gcm key per value', 32)),
     user: createSecretKey(derive(secret, 'user hash', 32)),
   };
 }
 
-/** The secrets the option gives, newest first, checked. */
+/** A UTF-16 code unit that is half of a pair without its other half. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** The secrets the option gives, newest first, checked: a copy, the caller's array untouched. */
 export function secretsOf(secret: unknown): string[] {
-  const list = Array.isArray(secret) ? secret : [secret];
+  const list: unknown[] = Array.isArray(secret) ? [...secret] : [secret];
   if (list.length === 0) throw typeError('secret: expected a string or a non-empty array of them');
-  for (const s of list as unknown[]) {
+  for (const s of list) {
     if (typeof s !== 'string')
       throw typeError(`secret: expected a string or an array of strings, got ${typeof s}`);
     if (s.length < MIN_SECRET_LENGTH)
       throw typeError(
         `secret: each secret needs at least ${MIN_SECRET_LENGTH} characters, got one of ${s.length}`,
       );
+    // Every lone surrogate becomes U+FFFD in UTF-8: two such secrets would be one key.
+    if (LONE_SURROGATE.test(s))
+      throw typeError('secret: must be well-formed UTF-16 (it holds a lone surrogate)');
   }
   return list as string[];
 }
@@ -64,9 +76,12 @@ function decryptError(why: string): MongooseStoreError {
 }
 
 /**
- * Authenticated encryption of the stored session fields, AES-256-GCM with a fresh random IV
- * per value. The session id and the field name are additional authenticated data, so a value
- * copied to another session, or to the other field, does not decrypt. The first secret
+ * Authenticated encryption of the stored session fields: AES-256-GCM, under a key of the
+ * value's own (HMAC-SHA256 of a random 128-bit nonce under the secret's key) and a fresh
+ * random IV. A key per value lifts GCM's limit of about 2^32 random IVs per key, which a
+ * busy store would reach in weeks. The session id, the field name and what `bound` adds (the
+ * user hash, for the cookie) are additional authenticated data, so a value copied to another
+ * session or field, or left beside another user hash, does not decrypt. The first secret
  * encrypts; every secret decrypts (rotation).
  */
 export class SessionCipher {
@@ -85,33 +100,47 @@ export class SessionCipher {
     }
   }
 
-  /** `plain`, encrypted with the newest key for `field` of session `sid`. */
-  seal(sid: string, field: string, plain: string): string {
+  /**
+   * `plain`, encrypted with the newest key for `field` of session `sid`.
+   * @param bound - more data to authenticate with it (not stored in it): `open` must be given
+   *   the same. Default: none.
+   */
+  seal(sid: string, field: string, plain: string, bound = ''): string {
     const key = this.keys[0] as Keys;
-    const iv = randomBytes(IV_BYTES);
-    const c = createCipheriv('aes-256-gcm', key.cipher, iv);
-    c.setAAD(aad(sid, field));
-    const body = Buffer.concat([iv, c.update(plain, 'utf8'), c.final(), c.getAuthTag()]);
+    const head = randomBytes(HEADER);
+    const c = createCipheriv(
+      'aes-256-gcm',
+      valueKey(key, head.subarray(0, NONCE_BYTES)),
+      head.subarray(NONCE_BYTES),
+    );
+    c.setAAD(aad(sid, field, bound));
+    const body = Buffer.concat([head, c.update(plain, 'utf8'), c.final(), c.getAuthTag()]);
     return `${key.tag}.${body.toString('base64url')}`;
   }
 
   /**
-   * The plain text of a sealed value of `field` of session `sid`.
+   * The plain text of a sealed value of `field` of session `sid`, sealed with `bound`.
    * @throws MongooseStoreError `ERR_SESSION_DECRYPT` when it is not a sealed value, its key is
    *   not among the secrets, or it does not authenticate (changed, or copied from elsewhere).
    */
-  open(sid: string, field: string, sealed: unknown): string {
+  open(sid: string, field: string, sealed: unknown, bound = ''): string {
     const m = typeof sealed === 'string' ? SEALED.exec(sealed) : null;
     if (m === null) throw decryptError('it is not encrypted, or not in this store’s format');
     const key = this.byTag.get(m[1] as string);
     if (key === undefined) throw decryptError('its key is not among the secrets');
     const body = Buffer.from(m[2] as string, 'base64url');
-    if (body.length < IV_BYTES + TAG_BYTES) throw decryptError('it is truncated');
+    // Base64 can spell one byte string several ways: only the canonical spelling is ours.
+    if (body.toString('base64url') !== m[2]) throw decryptError('it is not in this store’s format');
+    if (body.length < HEADER + TAG_BYTES) throw decryptError('it is truncated');
     try {
-      const d = createDecipheriv('aes-256-gcm', key.cipher, body.subarray(0, IV_BYTES));
-      d.setAAD(aad(sid, field));
+      const d = createDecipheriv(
+        'aes-256-gcm',
+        valueKey(key, body.subarray(0, NONCE_BYTES)),
+        body.subarray(NONCE_BYTES, HEADER),
+      );
+      d.setAAD(aad(sid, field, bound));
       d.setAuthTag(body.subarray(body.length - TAG_BYTES));
-      const plain = d.update(body.subarray(IV_BYTES, body.length - TAG_BYTES));
+      const plain = d.update(body.subarray(HEADER, body.length - TAG_BYTES));
       return Buffer.concat([plain, d.final()]).toString('utf8');
     } catch {
       throw decryptError('it does not authenticate: changed, or copied from another session');
@@ -136,7 +165,13 @@ export class SessionCipher {
   }
 }
 
-function aad(sid: string, field: string): Buffer {
-  // The field name has no NUL, so `field \0 sid` names one (field, session) pair only.
-  return Buffer.from(`${field}\0${sid}`, 'utf8');
+/** The AES-256 key of one value, from its nonce. */
+function valueKey(key: Keys, nonce: Buffer): Buffer {
+  return createHmac('sha256', key.cipher).update(nonce).digest();
+}
+
+function aad(sid: string, field: string, bound: string): Buffer {
+  // Neither the field name nor a user hash (base64url) holds a NUL, so the three parts are
+  // read back one way only.
+  return Buffer.from(`${field}\0${bound}\0${sid}`, 'utf8');
 }

@@ -31,8 +31,8 @@ export interface DecodedSession {
   stale: boolean;
 }
 
-/** The fields that re-encrypt a stored session with the newest secret. */
-export type Resealed = Pick<SessionDocument, 'cookie' | 'session' | 'user'>;
+/** The fields that re-encrypt a stored session with the newest secret: those that need it. */
+export type Resealed = Partial<Pick<SessionDocument, 'cookie' | 'session' | 'user'>>;
 
 /**
  * Whether two stored data values are the same. Strings (the json serializer) compare as they
@@ -98,10 +98,11 @@ export class SessionCodec {
 
   /** The update that moves a session's expiry and stored cookie, and keeps its user current. */
   touch(sid: string, session: SessionData, expiresAt: Date): TouchUpdate {
+    const user = this.userOf(session);
     return this.partial({
       expiresAt,
-      cookie: this.store(sid, 'cookie', plainCookie(session?.cookie)),
-      user: this.userOf(session),
+      cookie: this.store(sid, 'cookie', plainCookie(session?.cookie), user),
+      user,
     });
   }
 
@@ -136,7 +137,7 @@ export class SessionCodec {
     const stored = this.serialize(data);
     const doc: Omit<SessionDocument, '_id'> = {
       expiresAt,
-      cookie: this.store(sid, 'cookie', plainCookie(cookie)),
+      cookie: this.store(sid, 'cookie', plainCookie(cookie), user),
       session: this.seal(sid, 'session', stored),
     };
     if (user !== undefined) doc.user = user;
@@ -161,7 +162,9 @@ export class SessionCodec {
     // A peer's document is plain text, which anyone who can write to the database could
     // forge: with a secret, only what authenticates is a session.
     const legacy = cipher === undefined && isLegacy(doc);
-    const cookie = legacy ? undefined : this.open(doc._id, 'cookie', doc.cookie);
+    // The cookie is sealed with the user hash: a `user` field changed in the database (to
+    // keep a session out of a "sign out everywhere") leaves a session that does not decrypt.
+    const cookie = legacy ? undefined : this.open(doc._id, 'cookie', doc.cookie, doc.user);
     const data = legacy ? undefined : this.open(doc._id, 'session', doc.session);
     try {
       // No data for a peer's document: its next set must rewrite it in our shape.
@@ -189,26 +192,30 @@ export class SessionCodec {
   }
 
   /**
-   * The fields that re-encrypt `doc` with the newest secret, or `undefined` when it needs
-   * none (no secret, a peer's document, or already under the newest).
+   * The fields that re-encrypt `doc` with the newest secret: `session` when it is under an
+   * older one; `cookie` and `user` (written and authenticated together) when the cookie is.
+   * `undefined` when it needs none (no secret, or all under the newest).
    * @throws MongooseStoreError as {@link decode} does.
    */
   resealed(doc: SessionDocument): Resealed | undefined {
-    if (this.cipher === undefined) return undefined;
+    const cipher = this.cipher;
+    if (cipher === undefined) return undefined;
     const decoded = this.decode(doc);
     if (!decoded.stale) return undefined;
     const sid = doc._id;
-    const fields: Resealed = {
-      cookie: this.seal(sid, 'cookie', this.open(sid, 'cookie', doc.cookie) as string),
-      session: this.seal(sid, 'session', decoded.data as string),
-    };
-    if (doc.user !== undefined) {
-      // A session whose userId function fails now keeps the hash it had.
-      try {
-        fields.user = this.userOf(decoded.session) ?? doc.user;
-      } catch {
-        fields.user = doc.user;
+    const fields: Resealed = {};
+    if (!cipher.current(doc.session)) fields.session = this.seal(sid, 'session', decoded.data);
+    if (!cipher.current(doc.cookie)) {
+      let user = doc.user;
+      if (user !== undefined) {
+        // A session whose userId function fails now keeps the hash it had.
+        try {
+          user = this.userOf(decoded.session) ?? user;
+        } catch {}
       }
+      const cookie = this.open(sid, 'cookie', doc.cookie, doc.user) as string;
+      fields.cookie = this.seal(sid, 'cookie', cookie, user);
+      if (user !== undefined) fields.user = user;
     }
     return fields;
   }
@@ -232,23 +239,29 @@ export class SessionCodec {
   }
 
   /** A field's value as stored: serialized, then sealed when there is a secret. */
-  private store(sid: string, field: string, value: Record<string, unknown>): unknown {
-    return this.seal(sid, field, this.serialize(value));
+  private store(
+    sid: string,
+    field: string,
+    value: Record<string, unknown>,
+    bound?: string,
+  ): unknown {
+    return this.seal(sid, field, this.serialize(value), bound);
   }
 
-  private seal(sid: string, field: string, serialized: unknown): unknown {
+  /** `serialized` sealed for `field` of `sid`, authenticated with `bound`; as it is without a secret. */
+  private seal(sid: string, field: string, serialized: unknown, bound?: string): unknown {
     if (this.cipher === undefined) return serialized;
     if (typeof serialized !== 'string')
       throw new MongooseStoreError(
         'ERR_SESSION_SERIALIZE',
         `with a secret, the serializer must give a string, and it gave ${serialized === null ? 'null' : typeof serialized}`,
       );
-    return this.cipher.seal(sid, field, serialized);
+    return this.cipher.seal(sid, field, serialized, bound);
   }
 
   /** A stored field before encryption; as it is without a secret. */
-  private open(sid: string, field: string, stored: unknown): unknown {
-    return this.cipher === undefined ? stored : this.cipher.open(sid, field, stored);
+  private open(sid: string, field: string, stored: unknown, bound?: string): unknown {
+    return this.cipher === undefined ? stored : this.cipher.open(sid, field, stored, bound);
   }
 
   private serialize(value: Record<string, unknown>): unknown {

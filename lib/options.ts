@@ -94,7 +94,8 @@ export interface MongooseStoreOptions {
    * becomes a keyed hash. A session that does not decrypt reads as missing and is reported as
    * `ERR_SESSION_DECRYPT`. To rotate, put a new secret first, run `reencrypt()`, then drop
    * the old one. Use a secret of its own, not express-session's cookie-signing one. Needs a
-   * serializer that gives strings: not `'bson'`. Default: none, sessions are stored in clear.
+   * serializer that gives strings (not `'bson'`), and `legacy` off: the peers' documents are
+   * in clear. Default: none, sessions are stored in clear.
    */
   secret?: string | readonly string[];
 }
@@ -263,6 +264,29 @@ function serializerOf(v: unknown): SessionSerializer {
   );
 }
 
+/** What `secret` cannot go with: a serializer that gives no string, and `legacy`. */
+function checkEncryptable(serializer: SessionSerializer, legacy: boolean): void {
+  if (serializer === bsonSerializer)
+    throw typeError(
+      "secret: not with serializer 'bson', whose point is data the server can query; encrypted data cannot be queried. Use 'json'",
+    );
+  if (legacy)
+    throw typeError(
+      'secret: not with legacy: the peers’ documents are in clear, and would all read as missing. Finish the move first, then turn secret on',
+    );
+  let sample: unknown;
+  try {
+    sample = serializer.serialize({});
+  } catch {
+    // It cannot serialize an empty session: set will say what it does with real ones.
+    return;
+  }
+  if (typeof sample !== 'string')
+    throw typeError(
+      `secret: the serializer must give strings, to be encrypted; it gave ${sample === null ? 'null' : typeof sample}`,
+    );
+}
+
 /** Validates `(uris, opts)`, applies the defaults, and freezes the result. */
 export function resolveOptions(
   uris: MongooseStoreUris,
@@ -339,11 +363,10 @@ export function resolveOptions(
   if (userId !== false && typeof userId !== 'function')
     throw typeError(`userId: expected a function or false, got ${typeof userId}`);
 
+  const serializer = serializerOf(given.serializer ?? 'json');
+  const legacy = flag('legacy', given.legacy ?? false);
   const secret = given.secret === undefined ? undefined : Object.freeze(secretsOf(given.secret));
-  if (secret !== undefined && given.serializer === 'bson')
-    throw typeError(
-      "secret: not with serializer 'bson', whose point is data the server can query; encrypted data cannot be queried. Use 'json'",
-    );
+  if (secret !== undefined) checkEncryptable(serializer, legacy);
 
   const connectionOptions = given.connectionOptions ?? {};
   if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
@@ -361,9 +384,9 @@ export function resolveOptions(
     touchAfter: duration('touchAfter', given.touchAfter ?? 0, 0),
     autoIndex,
     connectionOptions,
-    serializer: serializerOf(given.serializer ?? 'json'),
+    serializer,
     userId: userId === false ? undefined : userId,
-    legacy: flag('legacy', given.legacy ?? false),
+    legacy,
     secret,
   });
 }

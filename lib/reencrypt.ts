@@ -1,7 +1,7 @@
 import type { mongo } from 'mongoose';
-import type { SessionCodec } from './codec.js';
+import type { Resealed, SessionCodec } from './codec.js';
 import { MongooseStoreError } from './errors.js';
-import type { GuardedWrites } from './guarded.js';
+import type { Expected, GuardedWrites } from './guarded.js';
 import { isLegacy } from './legacy.js';
 import { log } from './log.js';
 import type { SessionDocument } from './schema.js';
@@ -10,29 +10,62 @@ import type { SessionDocument } from './schema.js';
 export const REENCRYPT_BATCH = 1_000;
 /** Rewrites in flight at once: enough to hide round trips, few enough to leave the app room. */
 const PARALLEL = 4;
-/** Tries per session when the app changes it between our read and our write. */
+/** Tries per session and pass when the app changes it between our read and our write. */
 const ATTEMPTS = 3;
+/** Passes over the collection before giving up on sessions that stay under an older secret. */
+export const REENCRYPT_PASSES = 5;
 
-/** What a re-encryption did. */
+/** What one pass over the collection did. */
 export interface Reencrypted {
   /** Sessions rewritten with the newest secret. */
   rewritten: number;
+  /** Live sessions still under an older secret after {@link ATTEMPTS} tries each. */
+  left: number;
   /** Live sessions that no secret decrypts; left as they are. */
   undecryptable: number;
+  /** Live sessions that decrypt, but that the serializer cannot read; left as they are. */
+  unreadable: number;
 }
 
 /**
- * Walks the collection by `_id` in batches of {@link REENCRYPT_BATCH}, and rewrites each live
- * session still under an older secret with the newest. Each write is guarded by the values
- * read (see {@link GuardedWrites}): a session the app saved meanwhile is read again and
- * retried, never overwritten with what it held before.
+ * Rewrites every live session still under an older secret with the newest, in passes over
+ * the collection until one finds none to rewrite: a pass that rewrote anything is checked by
+ * the next (on a server whose updates are not atomic, a touch under way may have put an old
+ * value back). At most {@link REENCRYPT_PASSES} passes; `left` then counts what remains.
  */
 export async function reencryptAll(
   coll: mongo.Collection<SessionDocument>,
   codec: SessionCodec,
   guarded: GuardedWrites,
 ): Promise<Reencrypted> {
-  const done: Reencrypted = { rewritten: 0, undecryptable: 0 };
+  const total: Reencrypted = { rewritten: 0, left: 0, undecryptable: 0, unreadable: 0 };
+  for (let pass = 1; pass <= REENCRYPT_PASSES; pass++) {
+    const done = await onePass(coll, codec, guarded);
+    total.rewritten += done.rewritten;
+    Object.assign(total, {
+      left: done.left,
+      undecryptable: done.undecryptable,
+      unreadable: done.unreadable,
+    });
+    log('reencrypt pass %d: %d rewritten, %d left', pass, done.rewritten, done.left);
+    if (done.rewritten === 0 && done.left === 0) return total;
+    // Still rewriting in the last pass: what it wrote is unchecked, and counts as left.
+    if (pass === REENCRYPT_PASSES) total.left += done.rewritten;
+  }
+  return total;
+}
+
+/**
+ * One walk of the collection by `_id` in batches of {@link REENCRYPT_BATCH}. Each write is
+ * guarded by the values read (see {@link GuardedWrites}): a session the app saved meanwhile is
+ * read again and retried, never overwritten with what it held before.
+ */
+async function onePass(
+  coll: mongo.Collection<SessionDocument>,
+  codec: SessionCodec,
+  guarded: GuardedWrites,
+): Promise<Reencrypted> {
+  const done: Reencrypted = { rewritten: 0, left: 0, undecryptable: 0, unreadable: 0 };
   let after: string | undefined;
   for (;;) {
     const filter: mongo.Filter<SessionDocument> =
@@ -50,7 +83,6 @@ export async function reencryptAll(
     await Promise.all(Array.from({ length: PARALLEL }, worker));
     if (docs.length < REENCRYPT_BATCH) break;
   }
-  log('reencrypt: %d rewritten, %d undecryptable', done.rewritten, done.undecryptable);
   return done;
 }
 
@@ -59,23 +91,27 @@ async function rewrite(
   codec: SessionCodec,
   guarded: GuardedWrites,
   first: SessionDocument,
-): Promise<'rewritten' | 'undecryptable' | 'skipped'> {
+): Promise<keyof Reencrypted | 'skipped'> {
   let doc: SessionDocument | null = first;
-  for (let attempt = 0; attempt < ATTEMPTS && doc !== null; attempt++) {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     // An expired session is never read again: the TTL index or the sweeper deletes it.
-    if (isLegacy(doc) || !(doc.expiresAt > new Date())) return 'skipped';
-    let fields: ReturnType<SessionCodec['resealed']>;
+    if (doc === null || isLegacy(doc) || !(doc.expiresAt > new Date())) return 'skipped';
+    let fields: Resealed | undefined;
     try {
       fields = codec.resealed(doc);
     } catch (err) {
-      if (err instanceof MongooseStoreError) return 'undecryptable';
-      throw err;
+      if (!(err instanceof MongooseStoreError)) throw err;
+      return err.code === 'ERR_SESSION_DECRYPT' ? 'undecryptable' : 'unreadable';
     }
     if (fields === undefined) return 'skipped';
-    const expected = { cookie: doc.cookie, session: doc.session };
+    // Only what is rewritten is guarded: a touch that moved the cookie meanwhile does not
+    // stand in the way of re-encrypting the data.
+    const expected: Expected = {};
+    if ('session' in fields) expected.session = doc.session;
+    if ('cookie' in fields) expected.cookie = doc.cookie;
     if (await guarded.update(doc._id, expected, { $set: fields })) return 'rewritten';
     // Changed meanwhile (a save, a touch, a delete): look again.
     doc = await coll.findOne({ _id: doc._id });
   }
-  return 'skipped';
+  return 'left';
 }

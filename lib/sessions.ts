@@ -10,7 +10,7 @@ import { liveFilter, storedExpiry } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { Recent, RecentExpiries } from './recent.js';
-import { reencryptAll } from './reencrypt.js';
+import { REENCRYPT_PASSES, reencryptAll } from './reencrypt.js';
 import type { SessionDocument } from './schema.js';
 import { UserSessions } from './user-sessions.js';
 
@@ -249,6 +249,18 @@ export class Sessions {
           'ERR_SESSION_DECRYPT',
           `reencrypt: ${done.undecryptable} live sessions decrypt with none of the secrets; they were left as they are and read as missing`,
         ),
+      );
+    if (done.unreadable > 0)
+      this.hooks.report(
+        new MongooseStoreError(
+          'ERR_SESSION_UNREADABLE',
+          `reencrypt: ${done.unreadable} live sessions decrypt but cannot be read by the serializer; they were left as they are and read as missing`,
+        ),
+      );
+    if (done.left > 0)
+      throw new MongooseStoreError(
+        'ERR_REENCRYPT_INCOMPLETE',
+        `reencrypt: ${done.left} live sessions are still under an older secret after ${REENCRYPT_PASSES} passes (${done.rewritten} rewritten); is an instance still writing with an older secret first? Keep every secret until reencrypt() resolves`,
       );
     return done.rewritten;
   }

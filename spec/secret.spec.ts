@@ -1,6 +1,6 @@
 import type { SessionData } from 'express-session';
 import { mongo } from 'mongoose';
-import { MongooseStore, type MongooseStoreOptions } from '../lib/index';
+import { bsonSerializer, MongooseStore, type MongooseStoreOptions } from '../lib/index';
 import { cookie, sid, useDatabase } from './support/server';
 
 const db = useDatabase('secret');
@@ -210,9 +210,39 @@ describe('secret', () => {
         expires: new Date(Date.now() + 60_000),
         session: JSON.stringify({ cookie: cookie(60_000), card: MARKER }),
       });
-      const store = await db.open({ secret: NEW, legacy: true });
+      const store = await db.open({ secret: NEW });
       await expectMissing(store, plain);
       await expectMissing(store, peer);
+    });
+
+    it('with its ciphertext spelled another way in base64', async () => {
+      const store = await db.open({ secret: NEW });
+      const id = sid();
+      await store.set(id, session({ card: MARKER }));
+      const sealed = (await raw().findOne({ _id: id }))?.session as string;
+      // The last character carries spare bits: flipping the lowest gives the same bytes.
+      const last = sealed.at(-1) as string;
+      const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+      const respelled = sealed.slice(0, -1) + alphabet[alphabet.indexOf(last) ^ 1];
+      expect(Buffer.from(respelled.split('.')[1] as string, 'base64url')).toEqual(
+        Buffer.from(sealed.split('.')[1] as string, 'base64url'),
+      );
+      await raw().updateOne({ _id: id }, { $set: { session: respelled } });
+      await expectMissing(store, id);
+    });
+
+    it('with its user field changed, so a session cannot be hidden from a sign-out', async () => {
+      const store = await db.open({ secret: NEW });
+      const [alice, mallory] = [sid(), sid()];
+      await store.set(alice, session({ passport: { user: 'alice' } }));
+      await store.set(mallory, session({ passport: { user: 'mallory' } }));
+      const hashOf = async (id: string) => (await raw().findOne({ _id: id }))?.user;
+      const [a, m] = [await hashOf(alice), await hashOf(mallory)];
+      await raw().updateOne({ _id: alice }, { $set: { user: m } });
+      await raw().updateOne({ _id: mallory }, { $set: { user: a } });
+      // alice's session, now filed under mallory, no longer works for anyone.
+      await expectMissing(store, alice);
+      expect(await store.listByUser('mallory')).toEqual([]);
     });
 
     it('and is left out of all(), while the others are listed', async () => {
@@ -263,28 +293,50 @@ describe('secret', () => {
       ['null', null, /got object/],
       ['an array holding a short one', [NEW, 'short'], /at least 32 characters/],
       ['an array holding a Buffer', [NEW, Buffer.from(OLD)], /got object/],
+      ['a secret with a lone surrogate', '\uD800'.repeat(32), /well-formed/],
     ])('%s, with a TypeError naming the option', (_, secret, message) => {
       expect(open({ secret: secret as string })).toThrow(TypeError);
       expect(open({ secret: secret as string })).toThrow(/secret: /);
       expect(open({ secret: secret as string })).toThrow(message);
     });
 
-    it("serializer 'bson' with a secret: encrypted data cannot be queried", () => {
+    it("serializer 'bson' with a secret, by name or as the exported object", () => {
       expect(open({ secret: NEW, serializer: 'bson' })).toThrow(
+        /secret: not with serializer 'bson'/,
+      );
+      expect(open({ secret: NEW, serializer: bsonSerializer })).toThrow(
         /secret: not with serializer 'bson'/,
       );
     });
 
-    it('a serializer of your own that gives no string, failing set and storing nothing', async () => {
+    it('legacy with a secret: the peers’ documents are in clear', () => {
+      expect(open({ secret: NEW, legacy: true })).toThrow(/secret: not with legacy/);
+    });
+
+    it('a serializer of your own that gives no string, at construction', () => {
+      const serializer = {
+        serialize: (v: Record<string, unknown>) => Buffer.from(JSON.stringify(v)),
+        deserialize: (v: unknown) => JSON.parse(String(v)),
+      };
+      expect(open({ secret: NEW, serializer })).toThrow(/secret: the serializer must give strings/);
+    });
+
+    it('and leaves the caller’s array of secrets as it was', async () => {
+      const secrets = [NEW, OLD];
+      await open({ secret: secrets })().close();
+      expect(Object.isFrozen(secrets)).toBe(false);
+    });
+
+    it('a serializer that gives a string only for some sessions: set fails, storing nothing', async () => {
       const store = await db.open({
         secret: NEW,
         serializer: {
-          serialize: (v) => ({ ...v }),
-          deserialize: (v) => v as Record<string, unknown>,
+          serialize: (v) => ('odd' in v ? { ...v } : JSON.stringify(v)),
+          deserialize: (v) => JSON.parse(v as string),
         },
       });
       const id = sid();
-      await expect(store.set(id, session())).rejects.toMatchObject({
+      await expect(store.set(id, session({ odd: true }))).rejects.toMatchObject({
         code: 'ERR_SESSION_SERIALIZE',
       });
       expect(await raw().findOne({ _id: id })).toBeNull();
