@@ -5,7 +5,7 @@ import {
   createSecretKey,
   hkdfSync,
   type KeyObject,
-  randomBytes,
+  randomFillSync,
 } from 'node:crypto';
 import { MongooseStoreError, typeError } from './errors.js';
 
@@ -47,6 +47,11 @@ function keysOf(secret: string): Keys {
   };
 }
 
+/** Values whose random header is drawn at once: one call to the CSPRNG instead of 128. */
+const POOL_VALUES = 128;
+/** User hashes kept, by user id: the same few users write again and again. */
+const USER_HASHES = 1_000;
+
 /** A UTF-16 code unit that is half of a pair without its other half. */
 const LONE_SURROGATE = /\p{Surrogate}/u;
 
@@ -87,6 +92,9 @@ function decryptError(why: string): MongooseStoreError {
 export class SessionCipher {
   private readonly keys: Keys[];
   private readonly byTag = new Map<string, Keys>();
+  private readonly random = Buffer.alloc(HEADER * POOL_VALUES);
+  private used = this.random.length;
+  private readonly hashes = new Map<string, string>();
 
   /** @param secrets - newest first; see {@link secretsOf}. */
   constructor(secrets: readonly string[]) {
@@ -107,7 +115,7 @@ export class SessionCipher {
    */
   seal(sid: string, field: string, plain: string, bound = ''): string {
     const key = this.keys[0] as Keys;
-    const head = randomBytes(HEADER);
+    const head = this.header();
     const c = createCipheriv(
       'aes-256-gcm',
       valueKey(key, head.subarray(0, NONCE_BYTES)),
@@ -129,8 +137,7 @@ export class SessionCipher {
     const key = this.byTag.get(m[1] as string);
     if (key === undefined) throw decryptError('its key is not among the secrets');
     const body = Buffer.from(m[2] as string, 'base64url');
-    // Base64 can spell one byte string several ways: only the canonical spelling is ours.
-    if (body.toString('base64url') !== m[2]) throw decryptError('it is not in this store’s format');
+    if (!canonical(m[2] as string)) throw decryptError('it is not in this store’s format');
     if (body.length < HEADER + TAG_BYTES) throw decryptError('it is truncated');
     try {
       const d = createDecipheriv(
@@ -159,10 +166,42 @@ export class SessionCipher {
 
   /** The `user` field for `userId` under the newest secret: what writes store. */
   userHash(userId: string): string {
-    return createHmac('sha256', (this.keys[0] as Keys).user)
-      .update(userId)
-      .digest('base64url');
+    let hash = this.hashes.get(userId);
+    if (hash === undefined) {
+      hash = createHmac('sha256', (this.keys[0] as Keys).user)
+        .update(userId)
+        .digest('base64url');
+      if (this.hashes.size >= USER_HASHES) this.hashes.clear();
+      this.hashes.set(userId, hash);
+    }
+    return hash;
   }
+
+  /** Fresh random bytes for one value's nonce and IV, never handed out twice. */
+  private header(): Buffer {
+    if (this.used === this.random.length) {
+      randomFillSync(this.random);
+      this.used = 0;
+    }
+    // Copied: the pool is refilled later, and the value must keep its own bytes.
+    const head = Buffer.from(this.random.subarray(this.used, this.used + HEADER));
+    this.used += HEADER;
+    return head;
+  }
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * Whether `text` (base64url, unpadded) is the one spelling of its bytes: base64 can spell a
+ * byte string several ways, through the spare low bits of its last character.
+ */
+function canonical(text: string): boolean {
+  const rest = text.length % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  const last = BASE64URL.indexOf(text[text.length - 1] as string);
+  return (last & (rest === 2 ? 0b1111 : 0b11)) === 0;
 }
 
 /** The AES-256 key of one value, from its nonce. */

@@ -207,9 +207,12 @@ export class MongooseStore extends Store {
   /**
    * With `secret`, rewrites every live session still encrypted with an older secret with the
    * first one, in batches of 1,000, while the app serves: a session the app saves meanwhile
-   * keeps what the app saved. Resolves to how many it rewrote; once it resolves, the older
-   * secrets can be dropped. Sessions no secret decrypts are left, and reported once as
-   * `ERR_SESSION_DECRYPT` through the `error` event.
+   * keeps what the app saved (on servers whose updates are atomic: not FerretDB 1.x). Walks
+   * the collection again until a walk finds nothing to rewrite, and resolves to how many it
+   * rewrote; then the older secrets can be dropped. Sessions no secret decrypts are left, and
+   * reported once as `ERR_SESSION_DECRYPT` through the `error` event.
+   * @throws MongooseStoreError (as a rejection) `ERR_REENCRYPT_INCOMPLETE` when sessions are
+   *   still under an older secret after 5 walks.
    * @throws TypeError (as a rejection) when the `secret` option is not set.
    */
   reencrypt(): Promise<number>;
