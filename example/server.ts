@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   if (db.dir !== undefined) console.log(`data directory: ${db.dir} (removed when the demo stops)`);
   // Encryption at rest, when asked for: a secret of its own, never the cookie-signing one.
   // Several, comma-separated, rotate: the first encrypts.
-  const storeSecret = process.env.STORE_SECRET ? process.env.STORE_SECRET.split(',') : undefined;
+  const storeSecret = process.env.STORE_SECRET
+    ? process.env.STORE_SECRET.split(',').map((s) => s.trim())
+    : undefined;
   const store = createStore(uri, { lifecheck, ...(storeSecret && { secret: storeSecret }) });
   if (storeSecret !== undefined) console.log('sessions are encrypted at rest (STORE_SECRET)');
   store.on('error', (err) => console.error('session store:', err.message));

@@ -90,21 +90,22 @@ function decryptError(why: string): MongooseStoreError {
  * encrypts; every secret decrypts (rotation).
  */
 export class SessionCipher {
-  private readonly keys: Keys[];
-  private readonly byTag = new Map<string, Keys>();
-  private readonly random = Buffer.alloc(HEADER * POOL_VALUES);
-  private used = this.random.length;
-  private readonly hashes = new Map<string, string>();
+  // ECMAScript private fields: util.inspect (console.log of the store) shows none of them.
+  readonly #keys: Keys[];
+  readonly #byTag = new Map<string, Keys>();
+  readonly #random = Buffer.alloc(HEADER * POOL_VALUES);
+  #used = HEADER * POOL_VALUES;
+  readonly #hashes = new Map<string, string>();
 
   /** @param secrets - newest first; see {@link secretsOf}. */
   constructor(secrets: readonly string[]) {
     // A secret given twice is one key: keep its first place.
-    this.keys = [...new Set(secrets)].map(keysOf);
-    for (const k of this.keys) {
+    this.#keys = [...new Set(secrets)].map(keysOf);
+    for (const k of this.#keys) {
       // One chance in 2^36 per pair; a read would then try the wrong key and fail.
-      if (this.byTag.has(k.tag))
+      if (this.#byTag.has(k.tag))
         throw typeError('secret: two of the secrets give the same key tag; replace one of them');
-      this.byTag.set(k.tag, k);
+      this.#byTag.set(k.tag, k);
     }
   }
 
@@ -114,7 +115,7 @@ export class SessionCipher {
    *   the same. Default: none.
    */
   seal(sid: string, field: string, plain: string, bound = ''): string {
-    const key = this.keys[0] as Keys;
+    const key = this.#keys[0] as Keys;
     const head = this.header();
     const c = createCipheriv(
       'aes-256-gcm',
@@ -134,7 +135,7 @@ export class SessionCipher {
   open(sid: string, field: string, sealed: unknown, bound = ''): string {
     const m = typeof sealed === 'string' ? SEALED.exec(sealed) : null;
     if (m === null) throw decryptError('it is not encrypted, or not in this store’s format');
-    const key = this.byTag.get(m[1] as string);
+    const key = this.#byTag.get(m[1] as string);
     if (key === undefined) throw decryptError('its key is not among the secrets');
     const body = Buffer.from(m[2] as string, 'base64url');
     if (!canonical(m[2] as string)) throw decryptError('it is not in this store’s format');
@@ -156,36 +157,36 @@ export class SessionCipher {
 
   /** Whether a sealed value is under the newest key (else the next write re-encrypts it). */
   current(sealed: unknown): boolean {
-    return typeof sealed === 'string' && sealed.startsWith(`${(this.keys[0] as Keys).tag}.`);
+    return typeof sealed === 'string' && sealed.startsWith(`${(this.#keys[0] as Keys).tag}.`);
   }
 
   /** The `user` field for `userId` under each secret, newest first: what queries look for. */
   userHashes(userId: string): string[] {
-    return this.keys.map((k) => createHmac('sha256', k.user).update(userId).digest('base64url'));
+    return this.#keys.map((k) => createHmac('sha256', k.user).update(userId).digest('base64url'));
   }
 
   /** The `user` field for `userId` under the newest secret: what writes store. */
   userHash(userId: string): string {
-    let hash = this.hashes.get(userId);
+    let hash = this.#hashes.get(userId);
     if (hash === undefined) {
-      hash = createHmac('sha256', (this.keys[0] as Keys).user)
+      hash = createHmac('sha256', (this.#keys[0] as Keys).user)
         .update(userId)
         .digest('base64url');
-      if (this.hashes.size >= USER_HASHES) this.hashes.clear();
-      this.hashes.set(userId, hash);
+      if (this.#hashes.size >= USER_HASHES) this.#hashes.clear();
+      this.#hashes.set(userId, hash);
     }
     return hash;
   }
 
   /** Fresh random bytes for one value's nonce and IV, never handed out twice. */
   private header(): Buffer {
-    if (this.used === this.random.length) {
-      randomFillSync(this.random);
-      this.used = 0;
+    if (this.#used === this.#random.length) {
+      randomFillSync(this.#random);
+      this.#used = 0;
     }
     // Copied: the pool is refilled later, and the value must keep its own bytes.
-    const head = Buffer.from(this.random.subarray(this.used, this.used + HEADER));
-    this.used += HEADER;
+    const head = Buffer.from(this.#random.subarray(this.#used, this.#used + HEADER));
+    this.#used += HEADER;
     return head;
   }
 }

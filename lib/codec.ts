@@ -31,8 +31,13 @@ export interface DecodedSession {
   stale: boolean;
 }
 
-/** The fields that re-encrypt a stored session with the newest secret: those that need it. */
-export type Resealed = Partial<Pick<SessionDocument, 'cookie' | 'session' | 'user'>>;
+/** A stored session re-encrypted with the newest secret: its update, and what it replaces. */
+export interface Resealed {
+  /** The update: the fields under an older secret, sealed again (the data with its user). */
+  update: TouchUpdate;
+  /** The stored values it replaces, to guard the write with: only the fields it rewrites. */
+  expected: Partial<Pick<SessionDocument, 'cookie' | 'session'>>;
+}
 
 /**
  * Whether two stored data values are the same. Strings (the json serializer) compare as they
@@ -98,18 +103,19 @@ export class SessionCodec {
 
   /** The update that moves a session's expiry and stored cookie, and keeps its user current. */
   touch(sid: string, session: SessionData, expiresAt: Date): TouchUpdate {
-    const user = this.userOf(session);
     return this.partial({
       expiresAt,
-      cookie: this.store(sid, 'cookie', plainCookie(session?.cookie), user),
-      user,
+      cookie: this.store(sid, 'cookie', plainCookie(session?.cookie)),
+      // Under a secret the user goes with the data it is sealed with, which a touch keeps.
+      user: this.cipher === undefined ? this.userOf(session) : undefined,
     });
   }
 
   /** The update that writes all of `doc` but its data, which is unchanged: a touch's update. */
   partial(doc: Omit<SessionDocument, '_id' | 'session'>): TouchUpdate {
     const $set: Partial<SessionDocument> = { expiresAt: doc.expiresAt, cookie: doc.cookie };
-    if (this.userIdOf === undefined) return { $set };
+    // Under a secret the data is sealed with its user: the two are only written together.
+    if (this.userIdOf === undefined || this.cipher !== undefined) return { $set };
     if (doc.user === undefined) return { $set, $unset: { user: '' } };
     $set.user = doc.user;
     return { $set };
@@ -137,8 +143,8 @@ export class SessionCodec {
     const stored = this.serialize(data);
     const doc: Omit<SessionDocument, '_id'> = {
       expiresAt,
-      cookie: this.store(sid, 'cookie', plainCookie(cookie), user),
-      session: this.seal(sid, 'session', stored),
+      cookie: this.store(sid, 'cookie', plainCookie(cookie)),
+      session: this.seal(sid, 'session', stored, user),
     };
     if (user !== undefined) doc.user = user;
     const size = sizeOf(doc.cookie) + sizeOf(doc.session) + Buffer.byteLength(sid) + 64;
@@ -162,10 +168,10 @@ export class SessionCodec {
     // A peer's document is plain text, which anyone who can write to the database could
     // forge: with a secret, only what authenticates is a session.
     const legacy = cipher === undefined && isLegacy(doc);
-    // The cookie is sealed with the user hash: a `user` field changed in the database (to
-    // keep a session out of a "sign out everywhere") leaves a session that does not decrypt.
-    const cookie = legacy ? undefined : this.open(doc._id, 'cookie', doc.cookie, doc.user);
-    const data = legacy ? undefined : this.open(doc._id, 'session', doc.session);
+    const cookie = legacy ? undefined : this.open(doc._id, 'cookie', doc.cookie);
+    // The data is sealed with its user hash: a `user` field changed or removed in the database
+    // (to keep a session out of a "sign out everywhere") leaves a session that does not decrypt.
+    const data = legacy ? undefined : this.open(doc._id, 'session', doc.session, doc.user);
     try {
       // No data for a peer's document: its next set must rewrite it in our shape.
       if (legacy)
@@ -186,38 +192,43 @@ export class SessionCodec {
     }
   }
 
-  /** A stored data field sealed again with the newest secret (it was read with an older one). */
-  reseal(sid: string, sealed: unknown): unknown {
-    return this.seal(sid, 'session', this.open(sid, 'session', sealed));
+  /**
+   * The update that seals a session's stored data (read as `stored`, with the user hash
+   * `user`) again with the newest secret, with its user hash under the newest secret too.
+   * @throws MongooseStoreError as {@link decode} does, or `ERR_INVALID_USER_ID`.
+   */
+  reseal(sid: string, stored: unknown, user: string | undefined): TouchUpdate {
+    const data = this.open(sid, 'session', stored, user) as string;
+    const fresh = this.userOf({ ...this.serializer.deserialize(data) } as unknown as SessionData);
+    const update: TouchUpdate = { $set: { session: this.seal(sid, 'session', data, fresh) } };
+    if (fresh === undefined) update.$unset = { user: '' };
+    else (update.$set as Partial<SessionDocument>).user = fresh;
+    return update;
   }
 
   /**
-   * The fields that re-encrypt `doc` with the newest secret: `session` when it is under an
-   * older one; `cookie` and `user` (written and authenticated together) when the cookie is.
-   * `undefined` when it needs none (no secret, or all under the newest).
-   * @throws MongooseStoreError as {@link decode} does.
+   * What re-encrypts `doc` with the newest secret: its data (with its user hash) when the data
+   * is under an older one, its cookie when the cookie is. `undefined` when it needs nothing
+   * (no secret, or all under the newest), told from the key tags without decrypting.
+   * @throws MongooseStoreError as {@link decode} does, or `ERR_INVALID_USER_ID`.
    */
   resealed(doc: SessionDocument): Resealed | undefined {
     const cipher = this.cipher;
     if (cipher === undefined) return undefined;
-    const decoded = this.decode(doc);
-    if (!decoded.stale) return undefined;
+    const staleData = !cipher.current(doc.session);
+    const staleCookie = !cipher.current(doc.cookie);
+    if (!staleData && !staleCookie) return undefined;
+    // Read whole first: a session that does not decrypt or read is reported, not rewritten.
+    this.decode(doc);
     const sid = doc._id;
-    const fields: Resealed = {};
-    if (!cipher.current(doc.session)) fields.session = this.seal(sid, 'session', decoded.data);
-    if (!cipher.current(doc.cookie)) {
-      let user = doc.user;
-      if (user !== undefined) {
-        // A session whose userId function fails now keeps the hash it had.
-        try {
-          user = this.userOf(decoded.session) ?? user;
-        } catch {}
-      }
-      const cookie = this.open(sid, 'cookie', doc.cookie, doc.user) as string;
-      fields.cookie = this.seal(sid, 'cookie', cookie, user);
-      if (user !== undefined) fields.user = user;
+    const update: TouchUpdate = staleData ? this.reseal(sid, doc.session, doc.user) : {};
+    const expected: Resealed['expected'] = staleData ? { session: doc.session } : {};
+    if (staleCookie) {
+      const cookie = this.open(sid, 'cookie', doc.cookie) as string;
+      update.$set = { ...update.$set, cookie: this.seal(sid, 'cookie', cookie) };
+      expected.cookie = doc.cookie;
     }
-    return fields;
+    return { update, expected };
   }
 
   /** The error to report for a failed write: typed when the server refused the document. */

@@ -60,9 +60,9 @@ export class GuardedWrites {
         return inFilter;
       })
       .catch(() => {
-        // Not known this time: ask again next time. The filter is right on every server, only
-        // slow on one.
-        this.inFilter = undefined;
+        // Refused (a role without the right, say): the filter is right on every server, and
+        // only slow on one; asking again would cost a round trip per write.
+        log('guarded writes: buildInfo refused; in the filter');
         return true;
       });
     return this.inFilter;

@@ -1,5 +1,5 @@
 import mongoose, { type Connection, type ConnectOptions, type mongo } from 'mongoose';
-import { MIN_SECRET_LENGTH, secretsOf } from './cipher.js';
+import { MIN_SECRET_LENGTH, SessionCipher, secretsOf } from './cipher.js';
 import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
 import { log } from './log.js';
@@ -121,8 +121,11 @@ export type ResolvedOptions = Readonly<
     serializer: SessionSerializer;
     /** `undefined` when the feature is off. */
     userId: UserIdOf | undefined;
-    /** The secrets, newest first; `undefined` when sessions are stored in clear. */
-    secret: readonly string[] | undefined;
+    /**
+     * What the secrets give, the keys derived (the strings themselves are not kept, so that
+     * printing the store shows none); `undefined` when sessions are stored in clear.
+     */
+    cipher: SessionCipher | undefined;
   }
 >;
 
@@ -365,8 +368,8 @@ export function resolveOptions(
 
   const serializer = serializerOf(given.serializer ?? 'json');
   const legacy = flag('legacy', given.legacy ?? false);
-  const secret = given.secret === undefined ? undefined : Object.freeze(secretsOf(given.secret));
-  if (secret !== undefined) checkEncryptable(serializer, legacy);
+  const secrets = given.secret === undefined ? undefined : secretsOf(given.secret);
+  if (secrets !== undefined) checkEncryptable(serializer, legacy);
 
   const connectionOptions = given.connectionOptions ?? {};
   if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
@@ -387,6 +390,6 @@ export function resolveOptions(
     serializer,
     userId: userId === false ? undefined : userId,
     legacy,
-    secret,
+    cipher: secrets === undefined ? undefined : new SessionCipher(secrets),
   });
 }

@@ -1,7 +1,7 @@
 import type { mongo } from 'mongoose';
 import type { Resealed, SessionCodec } from './codec.js';
 import { MongooseStoreError } from './errors.js';
-import type { Expected, GuardedWrites } from './guarded.js';
+import type { GuardedWrites } from './guarded.js';
 import { isLegacy } from './legacy.js';
 import { log } from './log.js';
 import type { SessionDocument } from './schema.js';
@@ -48,9 +48,7 @@ export async function reencryptAll(
       unreadable: done.unreadable,
     });
     log('reencrypt pass %d: %d rewritten, %d left', pass, done.rewritten, done.left);
-    if (done.rewritten === 0 && done.left === 0) return total;
-    // Still rewriting in the last pass: what it wrote is unchecked, and counts as left.
-    if (pass === REENCRYPT_PASSES) total.left += done.rewritten;
+    if (done.rewritten === 0 && done.left === 0) break;
   }
   return total;
 }
@@ -96,20 +94,19 @@ async function rewrite(
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     // An expired session is never read again: the TTL index or the sweeper deletes it.
     if (doc === null || isLegacy(doc) || !(doc.expiresAt > new Date())) return 'skipped';
-    let fields: Resealed | undefined;
+    let resealed: Resealed | undefined;
     try {
-      fields = codec.resealed(doc);
+      resealed = codec.resealed(doc);
     } catch (err) {
       if (!(err instanceof MongooseStoreError)) throw err;
-      return err.code === 'ERR_SESSION_DECRYPT' ? 'undecryptable' : 'unreadable';
+      if (err.code === 'ERR_SESSION_DECRYPT') return 'undecryptable';
+      // Its userId function fails on it: it cannot be sealed with its user. Left, and said.
+      return err.code === 'ERR_INVALID_USER_ID' ? 'left' : 'unreadable';
     }
-    if (fields === undefined) return 'skipped';
+    if (resealed === undefined) return 'skipped';
     // Only what is rewritten is guarded: a touch that moved the cookie meanwhile does not
     // stand in the way of re-encrypting the data.
-    const expected: Expected = {};
-    if ('session' in fields) expected.session = doc.session;
-    if ('cookie' in fields) expected.cookie = doc.cookie;
-    if (await guarded.update(doc._id, expected, { $set: fields })) return 'rewritten';
+    if (await guarded.update(doc._id, resealed.expected, resealed.update)) return 'rewritten';
     // Changed meanwhile (a save, a touch, a delete): look again.
     doc = await coll.findOne({ _id: doc._id });
   }

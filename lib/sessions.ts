@@ -55,7 +55,7 @@ export class Sessions {
    * Fewer than the expiries, as each holds a whole sealed session; one forgotten is left to
    * `reencrypt()`.
    */
-  private readonly stale = new Recent<unknown>(1_000);
+  private readonly stale = new Recent<Pick<SessionDocument, 'session' | 'user'>>(1_000);
   private readonly guarded: GuardedWrites;
 
   /** "Sign out everywhere": the sessions of one user. */
@@ -91,7 +91,7 @@ export class Sessions {
     const decoded = this.decoded(doc);
     if (decoded === null) return null;
     if (decoded.legacy) this.legacy.remember(sid, at);
-    if (decoded.stale) this.stale.remember(sid, doc.session);
+    if (decoded.stale) this.stale.remember(sid, { session: doc.session, user: doc.user });
     else this.stale.forget(sid);
     this.stored.set(decoded.session, decoded.data);
     if (this.options.touchAfter > 0) this.recent.remember(sid, at);
@@ -229,10 +229,18 @@ export class Sessions {
     const old = this.stale.get(sid);
     if (old === undefined) return false;
     this.stale.forget(sid);
-    const $set = { ...update.$set, session: this.codec.reseal(sid, old) };
+    let resealed: TouchUpdate;
+    try {
+      resealed = this.codec.reseal(sid, old.session, old.user);
+    } catch {
+      // Its userId function fails on it now: the touch is written as usual, and
+      // reencrypt() reports what it cannot rewrite.
+      return false;
+    }
     const live = (filter.expiresAt as { $gt?: Date } | undefined)?.$gt;
+    const $set = { ...update.$set, ...resealed.$set };
     return this.guarded
-      .update(sid, { session: old, liveAt: live }, { ...update, $set })
+      .update(sid, { session: old.session, liveAt: live }, { ...resealed, $set })
       .catch((err) => {
         throw this.codec.rejection(err);
       });
@@ -240,7 +248,7 @@ export class Sessions {
 
   /** Re-encrypts every live session still under an older secret; resolves to how many. */
   async reencrypt(): Promise<number> {
-    if (this.options.secret === undefined)
+    if (this.options.cipher === undefined)
       throw typeError('reencrypt: the secret option is not set, so no session is encrypted');
     const done = await reencryptAll(await this.collection(), this.codec, this.guarded);
     if (done.undecryptable > 0)
@@ -260,7 +268,7 @@ export class Sessions {
     if (done.left > 0)
       throw new MongooseStoreError(
         'ERR_REENCRYPT_INCOMPLETE',
-        `reencrypt: ${done.left} live sessions are still under an older secret after ${REENCRYPT_PASSES} passes (${done.rewritten} rewritten); is an instance still writing with an older secret first? Keep every secret until reencrypt() resolves`,
+        `reencrypt: ${done.left} live sessions are still under an older secret after ${REENCRYPT_PASSES} passes (${done.rewritten} rewritten); is an instance still writing with an older secret first, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
       );
     return done.rewritten;
   }

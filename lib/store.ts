@@ -2,7 +2,6 @@ import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
 import type { Connection, mongo } from 'mongoose';
 import { type Callback, rethrowLater, settle } from './callback.js';
-import { SessionCipher } from './cipher.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
@@ -76,11 +75,7 @@ export class MongooseStore extends Store {
     this.starting = callback;
     this.sessions = new Sessions(
       this.options,
-      new SessionCodec(
-        this.options.serializer,
-        this.options.userId,
-        this.options.secret === undefined ? undefined : new SessionCipher(this.options.secret),
-      ),
+      new SessionCodec(this.options.serializer, this.options.userId, this.options.cipher),
       () => this.collection(),
       { report: (err) => this.report(err) },
     );

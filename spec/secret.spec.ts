@@ -245,6 +245,23 @@ describe('secret', () => {
       expect(await store.listByUser('mallory')).toEqual([]);
     });
 
+    it('with its user field removed and its signed-out cookie put back', async () => {
+      const store = await db.open({ secret: NEW });
+      const id = sid();
+      await store.set(id, session({ n: 1 }));
+      const signedOut = await raw().findOne({ _id: id });
+      await store.set(id, session({ n: 2, passport: { user: 'alice' } }));
+      await raw().updateOne(
+        { _id: id },
+        { $set: { cookie: signedOut?.cookie }, $unset: { user: '' } },
+      );
+      await expectMissing(store, id);
+      // Putting the whole signed-out copy back only signs the session out.
+      await raw().replaceOne({ _id: id }, signedOut as Record<string, unknown>);
+      expect(await store.get(id)).not.toHaveProperty('passport');
+      expect(await store.listByUser('alice')).toEqual([]);
+    });
+
     it('and is left out of all(), while the others are listed', async () => {
       const good = await db.open({ secret: NEW });
       const ok = sid();
