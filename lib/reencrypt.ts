@@ -16,7 +16,7 @@ const ATTEMPTS = 3;
 export const REENCRYPT_PASSES = 5;
 
 /** What one pass over the collection did. */
-export interface Reencrypted {
+interface Reencrypted {
   /** Sessions rewritten with the newest secret. */
   rewritten: number;
   /** Live sessions still under an older secret after {@link ATTEMPTS} tries each. */
@@ -31,26 +31,46 @@ export interface Reencrypted {
  * Rewrites every live session still under an older secret with the newest, in passes over
  * the collection until one finds none to rewrite: a pass that rewrote anything is checked by
  * the next (on a server whose updates are not atomic, a touch under way may have put an old
- * value back). At most {@link REENCRYPT_PASSES} passes; `left` then counts what remains.
+ * value back). Sessions that cannot be read are left, and each kind is reported once through
+ * `report`. Resolves to how many it rewrote.
+ * @throws MongooseStoreError `ERR_REENCRYPT_INCOMPLETE` when sessions are still under an older
+ *   secret after {@link REENCRYPT_PASSES} passes.
  */
 export async function reencryptAll(
   coll: mongo.Collection<SessionDocument>,
   codec: SessionCodec,
   guarded: GuardedWrites,
-): Promise<Reencrypted> {
-  const total: Reencrypted = { rewritten: 0, left: 0, undecryptable: 0, unreadable: 0 };
+  report: (err: Error) => void,
+): Promise<number> {
+  let rewritten = 0;
+  let last: Reencrypted | undefined;
   for (let pass = 1; pass <= REENCRYPT_PASSES; pass++) {
-    const done = await onePass(coll, codec, guarded);
-    total.rewritten += done.rewritten;
-    Object.assign(total, {
-      left: done.left,
-      undecryptable: done.undecryptable,
-      unreadable: done.unreadable,
-    });
-    log('reencrypt pass %d: %d rewritten, %d left', pass, done.rewritten, done.left);
-    if (done.rewritten === 0 && done.left === 0) break;
+    last = await onePass(coll, codec, guarded);
+    rewritten += last.rewritten;
+    log('reencrypt pass %d: %d rewritten, %d left', pass, last.rewritten, last.left);
+    if (last.rewritten === 0 && last.left === 0) break;
   }
-  return total;
+  const { left, undecryptable, unreadable } = last as Reencrypted;
+  if (undecryptable > 0)
+    report(
+      new MongooseStoreError(
+        'ERR_SESSION_DECRYPT',
+        `reencrypt: ${undecryptable} live sessions decrypt with none of the secrets; they were left as they are and read as missing`,
+      ),
+    );
+  if (unreadable > 0)
+    report(
+      new MongooseStoreError(
+        'ERR_SESSION_UNREADABLE',
+        `reencrypt: ${unreadable} live sessions decrypt but cannot be read by the serializer; they were left as they are and read as missing`,
+      ),
+    );
+  if (left > 0)
+    throw new MongooseStoreError(
+      'ERR_REENCRYPT_INCOMPLETE',
+      `reencrypt: ${left} live sessions are still under an older secret after ${REENCRYPT_PASSES} passes (${rewritten} rewritten); is an instance still writing with an older secret first, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
+    );
+  return rewritten;
 }
 
 /**

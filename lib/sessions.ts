@@ -10,7 +10,7 @@ import { liveFilter, storedExpiry } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { Recent, RecentExpiries } from './recent.js';
-import { REENCRYPT_PASSES, reencryptAll } from './reencrypt.js';
+import { reencryptAll } from './reencrypt.js';
 import type { SessionDocument } from './schema.js';
 import { UserSessions } from './user-sessions.js';
 
@@ -200,8 +200,9 @@ export class Sessions {
     at: number,
     update: TouchUpdate,
   ): Promise<void> {
+    // No await at all for the common case: nothing read under an older secret.
     const matched =
-      (await this.rekey(filter, sid, update)) ||
+      (this.stale.get(sid) !== undefined && (await this.rekey(filter, sid, update))) ||
       (await (
         await this.collection()
       )
@@ -250,27 +251,7 @@ export class Sessions {
   async reencrypt(): Promise<number> {
     if (this.options.cipher === undefined)
       throw typeError('reencrypt: the secret option is not set, so no session is encrypted');
-    const done = await reencryptAll(await this.collection(), this.codec, this.guarded);
-    if (done.undecryptable > 0)
-      this.hooks.report(
-        new MongooseStoreError(
-          'ERR_SESSION_DECRYPT',
-          `reencrypt: ${done.undecryptable} live sessions decrypt with none of the secrets; they were left as they are and read as missing`,
-        ),
-      );
-    if (done.unreadable > 0)
-      this.hooks.report(
-        new MongooseStoreError(
-          'ERR_SESSION_UNREADABLE',
-          `reencrypt: ${done.unreadable} live sessions decrypt but cannot be read by the serializer; they were left as they are and read as missing`,
-        ),
-      );
-    if (done.left > 0)
-      throw new MongooseStoreError(
-        'ERR_REENCRYPT_INCOMPLETE',
-        `reencrypt: ${done.left} live sessions are still under an older secret after ${REENCRYPT_PASSES} passes (${done.rewritten} rewritten); is an instance still writing with an older secret first, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
-      );
-    return done.rewritten;
+    return reencryptAll(await this.collection(), this.codec, this.guarded, this.hooks.report);
   }
 
   async remove(sid: string): Promise<void> {
