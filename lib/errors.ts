@@ -25,6 +25,13 @@ import { createHash } from 'node:crypto';
  *   event, and `listByUser`/`destroyByUser` then scan the collection.
  * - `ERR_INDEX_CONFLICT`: an index on `expiresAt` has other options and could not be corrected.
  * - `ERR_STORE_CLOSED`: the store was closed.
+ * - `ERR_SERVER_UNAVAILABLE`: no server could be selected within the store's own bound (the
+ *   `waitForServer` option): the database is down or out of reach. The session is untouched.
+ * - `ERR_SERVER_BUSY`: the server kept answering with a transient error (a lock held, a
+ *   primary stepping down, a write conflict) through every retry of a long job (`reencrypt()`,
+ *   a sweep); run it again later. Nothing it had done is undone.
+ * - `ERR_LEASE_INVALID`: a document in the sweep lease collection is not a well-formed term
+ *   (written by hand or by another program); it is ignored, and reported once.
  */
 export type MongooseStoreErrorCode =
   | 'ERR_SESSION_TOO_LARGE'
@@ -37,7 +44,10 @@ export type MongooseStoreErrorCode =
   | 'ERR_INVALID_USER_ID'
   | 'ERR_INDEX_REFUSED'
   | 'ERR_INDEX_CONFLICT'
-  | 'ERR_STORE_CLOSED';
+  | 'ERR_STORE_CLOSED'
+  | 'ERR_SERVER_UNAVAILABLE'
+  | 'ERR_SERVER_BUSY'
+  | 'ERR_LEASE_INVALID';
 
 /**
  * The error the store gives for anything but bad arguments (those are a `TypeError`).
@@ -71,4 +81,20 @@ export function sidTag(sid: string): string {
 /** A `TypeError` whose message starts with the package name. */
 export function typeError(message: string): TypeError {
   return new TypeError(`connect-mongoose-session: ${message}`);
+}
+
+/** The `code` a driver or server error carries, if any. */
+export function codeOf(err: unknown): unknown {
+  return (err as { code?: unknown } | null)?.code;
+}
+
+/**
+ * The server's code name and number, without its message: a server's message may quote the
+ * session (a key, a value), so only these go into our messages.
+ */
+export function serverSaid(err: unknown): string {
+  const e = err as { codeName?: unknown; code?: unknown; name?: unknown } | null;
+  if (typeof e?.codeName === 'string') return `${e.codeName} (code ${String(e.code)})`;
+  if (typeof e?.code === 'number') return `error (code ${e.code})`;
+  return typeof e?.name === 'string' ? e.name : 'error';
 }
