@@ -8,6 +8,7 @@ import {
   randomFillSync,
 } from 'node:crypto';
 import { MongooseStoreError, typeError } from './errors.js';
+import { LONE_SURROGATE } from './ids.js';
 
 /** The shortest `secret` accepted, in characters. */
 export const MIN_SECRET_LENGTH = 32;
@@ -51,9 +52,6 @@ function keysOf(secret: string): Keys {
 const POOL_VALUES = 128;
 /** User hashes kept, by user id: the same few users write again and again. */
 const USER_HASHES = 1_000;
-
-/** A UTF-16 code unit that is half of a pair without its other half. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /** The secrets the option gives, newest first, checked: a copy, the caller's array untouched. */
 export function secretsOf(secret: unknown): string[] {

@@ -101,24 +101,21 @@ export class SessionCodec {
     private readonly cipher: SessionCipher | undefined = undefined,
   ) {}
 
-  /** The update that moves a session's expiry and stored cookie, and keeps its user current. */
+  /**
+   * The update that moves a session's expiry and stored cookie. It writes no data, so it
+   * writes no user either: the user follows the data it was derived from, and this request's
+   * copy of the session may be older than the stored data (a sign-in by another request).
+   */
   touch(sid: string, session: SessionData, expiresAt: Date): TouchUpdate {
     return this.partial({
       expiresAt,
       cookie: this.store(sid, 'cookie', plainCookie(session?.cookie)),
-      // Under a secret the user goes with the data it is sealed with, which a touch keeps.
-      user: this.cipher === undefined ? this.userOf(session) : undefined,
     });
   }
 
   /** The update that writes all of `doc` but its data, which is unchanged: a touch's update. */
-  partial(doc: Omit<SessionDocument, '_id' | 'session'>): TouchUpdate {
-    const $set: Partial<SessionDocument> = { expiresAt: doc.expiresAt, cookie: doc.cookie };
-    // Under a secret the data is sealed with its user: the two are only written together.
-    if (this.userIdOf === undefined || this.cipher !== undefined) return { $set };
-    if (doc.user === undefined) return { $set, $unset: { user: '' } };
-    $set.user = doc.user;
-    return { $set };
+  partial(doc: Pick<SessionDocument, 'expiresAt' | 'cookie'>): TouchUpdate {
+    return { $set: { expiresAt: doc.expiresAt, cookie: doc.cookie } };
   }
 
   /** The `user` field of `session`, or `undefined` when it has none or the feature is off. */

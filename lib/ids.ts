@@ -1,7 +1,7 @@
 import { typeError } from './errors.js';
 
 /** A UTF-16 code unit that is half of a pair without its other half. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
+export const LONE_SURROGATE = /\p{Surrogate}/u;
 /**
  * Checked before any query is built: an object here would be an operator injection, and ids
  * that are not well-formed UTF-16 (a lone surrogate) all become U+FFFD on the wire, so

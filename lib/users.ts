@@ -1,6 +1,7 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import { MongooseStoreError, typeError } from './errors.js';
+import { LONE_SURROGATE } from './ids.js';
 import { log } from './log.js';
 
 /**
@@ -10,11 +11,22 @@ import { log } from './log.js';
  */
 export type UserIdOf = (session: SessionData) => string | undefined;
 
+/** Whether the debug log has said that passport users which are objects go unindexed. */
+let saidObjectUser = false;
+
 /** The `userId` default: passport's `session.passport.user`, when a string or a finite number. */
 export const passportUser: UserIdOf = (session) => {
   const user: unknown = (session as { passport?: { user?: unknown } })?.passport?.user;
   if (typeof user === 'string' && user !== '') return user;
   if (typeof user === 'number' && Number.isFinite(user)) return String(user);
+  if (user !== null && typeof user === 'object' && !saidObjectUser) {
+    // Once per process: a serializeUser that stores the whole user is common, and every save
+    // would say it again.
+    saidObjectUser = true;
+    log(
+      'passport.user is an object, not an id: such sessions are left out of listByUser and destroyByUser; serialize the user to its id, or pass a userId function',
+    );
+  }
   return undefined;
 };
 
@@ -39,7 +51,14 @@ export function userOf(userIdOf: UserIdOf, session: SessionData): string | undef
   } catch (err) {
     throw new MongooseStoreError('ERR_INVALID_USER_ID', 'userId: the function threw', err);
   }
-  if (user === undefined || (typeof user === 'string' && user !== '')) return user;
+  if (user === undefined) return user;
+  if (typeof user === 'string' && user !== '') {
+    if (!LONE_SURROGATE.test(user)) return user;
+    throw new MongooseStoreError(
+      'ERR_INVALID_USER_ID',
+      'userId: the function gave a string that is not well-formed UTF-16 (a lone surrogate): it would be stored as another user id',
+    );
+  }
   throw new MongooseStoreError(
     'ERR_INVALID_USER_ID',
     `userId: the function gave ${user === '' ? 'an empty string' : `a ${user === null ? 'null' : typeof user}`}; expected a non-empty string or undefined`,
@@ -52,6 +71,10 @@ export function checkUserId(userId: unknown, method: string): asserts userId is 
     throw typeError(
       `${method}: userId must be a non-empty string, got ${userId === '' ? 'an empty string' : typeof userId}`,
     );
+  // Every lone surrogate becomes U+FFFD on the wire and in the keyed hash: 'a\uDC00' would
+  // name the user 'a\uFFFD'.
+  if (LONE_SURROGATE.test(userId))
+    throw typeError(`${method}: userId must be well-formed UTF-16 (it holds a lone surrogate)`);
 }
 
 /** The ids `except` names: one id or an array of them, each a non-empty string. */

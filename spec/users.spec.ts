@@ -1,6 +1,9 @@
-import type { SessionData } from 'express-session';
+import express from 'express';
+import expressSession, { type SessionData } from 'express-session';
+import request from 'supertest';
 import { MongooseStore, MongooseStoreError, type MongooseStoreOptions } from '../lib/index';
-import { cookie, sid, useDatabase } from './support/server';
+import { captureDebug } from './support/debug-lines';
+import { cookie, eventually, sid, useDatabase } from './support/server';
 
 const db = useDatabase('users');
 const raw = () => db.db.collection<{ _id: string; user?: string; expiresAt: Date }>('sessions');
@@ -82,14 +85,15 @@ describe.each([['json'], ['bson']] as const)('with the %s serializer', (serializ
     expect(await store.listByUser('bob')).toEqual([]);
   });
 
-  it('keeps the user current on touch', async () => {
+  it('leaves the user to the write that writes the data: a touch never moves it', async () => {
     const store = await open();
     const id = sid();
     await store.set(id, session('alice'));
+    // A touch carries a copy of the session that may be older than the stored data.
     await store.touch(id, session('carol'));
-    expect(ids(await store.listByUser('carol'))).toEqual([id]);
     await store.touch(id, session());
-    expect(await raw().findOne({ _id: id })).not.toHaveProperty('user');
+    expect(ids(await store.listByUser('alice'))).toEqual([id]);
+    expect(await store.listByUser('carol')).toEqual([]);
   });
 });
 
@@ -117,12 +121,19 @@ describe('the userId option', () => {
     expect(await store.get(id)).not.toBeNull();
   });
 
-  it('ignores a passport user that is an object or not finite', async () => {
+  it('ignores a passport user that is an object or not finite, and says so once of objects', async () => {
     const store = await db.open();
-    const [a, b] = [sid(), sid()];
-    await store.set(a, session({ id: 1 }));
+    const [a, b, c] = [sid(), sid(), sid()];
+    const debug = captureDebug();
+    try {
+      await store.set(a, session({ id: 1 }));
+      await store.set(c, session({ id: 2 }));
+    } finally {
+      debug.stop();
+    }
     await store.set(b, session(Number.NaN));
     expect(await raw().countDocuments({ user: { $exists: true } })).toBe(0);
+    expect(debug.lines.filter((l) => /passport\.user is an object/.test(l))).toHaveLength(1);
   });
 
   it.each([
@@ -135,8 +146,9 @@ describe('the userId option', () => {
     ['gives a number', () => 7],
     ['gives an empty string', () => ''],
     ['gives null', () => null],
+    ['gives a lone surrogate', () => 'a\uDC00'],
   ])(
-    'fails set and touch with ERR_INVALID_USER_ID when the function %s, changing nothing',
+    'fails set with ERR_INVALID_USER_ID when the function %s, changing nothing; touch does not ask it',
     async (_w, fn) => {
       let bad = false;
       const store = await db.open({ userId: () => (bad ? (fn() as string) : 'alice') });
@@ -144,15 +156,13 @@ describe('the userId option', () => {
       await store.set(id, session(undefined, { v: 1 }));
       const before = await raw().findOne({ _id: id });
       bad = true;
-      for (const attempt of [
-        store.set(id, session(undefined, { v: 2 })),
-        store.touch(id, session()),
-      ]) {
-        const err = await attempt.catch((e: unknown) => e);
-        expect(err).toBeInstanceOf(MongooseStoreError);
-        expect((err as MongooseStoreError).code).toBe('ERR_INVALID_USER_ID');
-      }
+      const err = await store.set(id, session(undefined, { v: 2 })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MongooseStoreError);
+      expect((err as MongooseStoreError).code).toBe('ERR_INVALID_USER_ID');
       expect(await raw().findOne({ _id: id })).toEqual(before);
+      // A touch writes no data, so it derives no user: it moves the expiry and keeps alice.
+      await store.touch(id, session());
+      expect(ids(await store.listByUser('alice'))).toEqual([id]);
     },
   );
 
@@ -179,6 +189,18 @@ describe('listByUser and destroyByUser', () => {
     await store.set(id, session('alice'));
     await expect(store.listByUser(bad as string)).rejects.toThrow(TypeError);
     await expect(store.destroyByUser(bad as string)).rejects.toThrow(TypeError);
+    expect(await store.get(id)).not.toBeNull();
+  });
+
+  it.each([
+    ['a lone low surrogate', 'a\uDC00'],
+    ['a lone high surrogate', 'a\uD800'],
+    ['a pair in the wrong order', '\uDC00\uD800'],
+  ])('refuse %s in the user id: it would be U+FFFD, another user, on the wire', async (_w, bad) => {
+    const id = sid();
+    await store.set(id, session('a\uFFFD'));
+    await expect(store.listByUser(bad)).rejects.toThrow(TypeError);
+    await expect(store.destroyByUser(bad)).rejects.toThrow(/well-formed/);
     expect(await store.get(id)).not.toBeNull();
   });
 
@@ -226,5 +248,65 @@ describe('listByUser and destroyByUser', () => {
     expect(await other.destroyByUser('alice', { except: b })).toBe(1);
     expect(await store.get(a)).toBeNull();
     expect(await store.get(b)).not.toBeNull();
+  });
+});
+
+describe('a request that loaded the session before its user signed in on it', () => {
+  /**
+   * A long poll: `/wait` loads the session, then holds its response until released, while
+   * `/login` signs the same session in (no regenerate: passport 0.5, "switch account").
+   */
+  function app(store: MongooseStore, resave: boolean) {
+    const held: (() => void)[] = [];
+    const a = express();
+    a.use(
+      expressSession({
+        store,
+        secret: 'users spec secret',
+        resave,
+        rolling: true,
+        saveUninitialized: false,
+        cookie: { maxAge: 60_000 },
+      }),
+    );
+    a.get('/visit', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).visits = 1;
+      res.send('ok');
+    });
+    a.get('/login', (req, res) => {
+      (req.session as unknown as Record<string, unknown>).passport = { user: 'alice' };
+      res.send('ok');
+    });
+    a.get('/me', (req, res) => {
+      const s = req.session as unknown as { passport?: { user?: string } } | undefined;
+      res.json({ user: s?.passport?.user ?? null });
+    });
+    a.get('/wait', (_req, res) => {
+      held.push(() => res.send('done'));
+    });
+    return { app: a, held };
+  }
+
+  it.each([
+    ['a touch (resave: false)', false],
+    ['an unchanged save (resave: true)', true],
+  ])('does not hide the user from sign out everywhere when it ends with %s', async (_w, resave) => {
+    const store = await db.open();
+    const { app: a, held } = app(store, resave);
+    const agent = request.agent(a);
+    await agent.get('/visit').expect(200);
+    // supertest sends a request only once it is awaited: start it now.
+    const waiting = agent
+      .get('/wait')
+      .then((r) => r)
+      .catch((e: unknown) => e);
+    await eventually(() => held.length === 1, 10_000, 'the long poll to arrive');
+    await agent.get('/login').expect(200);
+    held.splice(0)[0]?.();
+    await waiting;
+    // Asked before any other request of hers: each would rewrite her session.
+    expect(await store.listByUser('alice')).toHaveLength(1);
+    expect(await store.destroyByUser('alice')).toBe(1);
+    expect((await agent.get('/me')).body).toEqual({ user: null });
   });
 });
