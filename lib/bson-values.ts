@@ -52,7 +52,12 @@ function walk(value: unknown, path: Set<object>): void {
   // The encoder stores a Map's entries and any other object's own enumerable properties.
   const entries = value instanceof Map ? [...value] : Object.entries(value);
   for (const [key, child] of entries) {
-    if (String(key).includes('\0')) throw rejected('a key with a NUL byte');
+    const name = String(key);
+    if (name.includes('\0')) throw rejected('a key with a NUL byte');
+    // mongod 5+ holds these, FerretDB does not, and FerretDB 1.x drops an update that holds
+    // one without a word: refused on every server, so a session works the same on each.
+    if (name.includes('.') || name.startsWith('$'))
+      throw rejected('a key with a dot or a leading $');
     walk(child, path);
   }
   path.delete(value);

@@ -1,8 +1,8 @@
 import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
+import { expiredSets } from './document.js';
 import { ensureTtlIndex } from './indexes.js';
 import { Lease, type LeaseTerm, leaseName } from './lease.js';
-import { expiredSets } from './legacy.js';
 import { log } from './log.js';
 import { FALLBACK_LIFECHECK, type ResolvedOptions } from './options.js';
 import { type SessionDocument, ttlIndexSpec } from './schema.js';

@@ -1,16 +1,6 @@
 import type { mongo } from 'mongoose';
+import { byId, type Expected, guardFilter, holds, type SessionDocument } from './document.js';
 import { log } from './log.js';
-import type { SessionDocument } from './schema.js';
-
-/** What a {@link GuardedWrites.update} expects to find in the stored session. */
-export interface Expected {
-  /** The stored cookie, exactly. */
-  cookie?: unknown;
-  /** The stored data, exactly. */
-  session?: unknown;
-  /** The session must be live at this time. */
-  liveAt?: Date;
-}
 
 /**
  * Writes to one session only while it still holds what this process read: re-encryption
@@ -36,16 +26,11 @@ export class GuardedWrites {
     update: mongo.UpdateFilter<SessionDocument>,
   ): Promise<boolean> {
     const coll = await this.collection();
-    if (await this.filtersOnServer(coll)) {
-      const filter: mongo.Filter<SessionDocument> = { _id: sid };
-      if ('cookie' in expected) filter.cookie = expected.cookie;
-      if ('session' in expected) filter.session = expected.session;
-      if (expected.liveAt !== undefined) filter.expiresAt = { $gt: expected.liveAt };
-      return (await coll.updateOne(filter, update)).matchedCount > 0;
-    }
-    const doc = await coll.findOne({ _id: sid });
-    if (doc === null || !matches(doc, expected)) return false;
-    return (await coll.updateOne({ _id: sid }, update)).matchedCount > 0;
+    if (await this.filtersOnServer(coll))
+      return (await coll.updateOne(guardFilter(sid, expected), update)).matchedCount > 0;
+    const doc = await coll.findOne(byId(sid));
+    if (doc === null || !holds(doc, expected)) return false;
+    return (await coll.updateOne(byId(sid), update)).matchedCount > 0;
   }
 
   private filtersOnServer(coll: mongo.Collection<SessionDocument>): Promise<boolean> {
@@ -67,15 +52,4 @@ export class GuardedWrites {
       });
     return this.inFilter;
   }
-}
-
-function matches(doc: SessionDocument, expected: Expected): boolean {
-  if ('cookie' in expected && !same(doc.cookie, expected.cookie)) return false;
-  if ('session' in expected && !same(doc.session, expected.session)) return false;
-  return expected.liveAt === undefined || doc.expiresAt > expected.liveAt;
-}
-
-/** Equality as the server's filter has it, for the values compared here: sealed strings. */
-function same(a: unknown, b: unknown): boolean {
-  return typeof a === 'string' ? a === b : false;
 }

@@ -1,24 +1,21 @@
 import type { SessionData } from 'express-session';
-import type { mongo } from 'mongoose';
-import type { SessionDocument } from './schema.js';
+import type { PeerFields, SessionDocument } from './document.js';
 
 // The documents connect-mongo 6 and connect-mongodb-session 5 write, read in place so that a
 // team that switches stores signs nobody out:
 // - connect-mongo: { _id, expires: Date, session: <JSON string> (stringify: true, its default)
 //   or <object> (stringify: false), lastModified?: Date (touchAfter), createdAt?, updatedAt? };
 // - connect-mongodb-session: { _id, expires: Date, session: <object> }.
-// In both, the session holds its cookie. This store never writes `expires`, and its `set`
-// replaces the whole document, so a document with `expires` is one of theirs.
+// In both, the session holds its cookie, and both save with `$set` and upsert. With `legacy`
+// on, this store writes that shape too, so that their instances can still read and extend
+// every session while a deploy rolls.
 
-/** Whether `doc` was written by connect-mongo or connect-mongodb-session. */
-export function isLegacy(doc: SessionDocument): boolean {
-  return doc.expires !== undefined;
-}
+/** How a peer stores the session: a JSON string (connect-mongo's default) or an object. */
+export type PeerForm = 'string' | 'object';
 
-/** When a stored session expires, in epoch milliseconds, whichever store wrote it; 0 if unknown. */
-export function storedExpiry(doc: SessionDocument): number {
-  const at = isLegacy(doc) ? doc.expires : doc.expiresAt;
-  return at instanceof Date ? at.getTime() : 0;
+/** The form of a peer's document. */
+export function formOf(doc: SessionDocument): PeerForm {
+  return typeof doc.session === 'string' ? 'string' : 'object';
 }
 
 /**
@@ -36,29 +33,18 @@ export function decodeLegacy(doc: SessionDocument): SessionData {
   return session as SessionData;
 }
 
-/** The filter of live sessions; with `legacy`, the peers' live documents too. */
-export function liveFilter(now: Date, legacy: boolean): mongo.Filter<SessionDocument> {
-  const ours = { expiresAt: { $gt: now } };
-  return legacy ? { $or: [ours, { expires: { $gt: now } }] } : ours;
-}
-
-/** The filter of the peers' live documents (not yet rewritten in our shape). */
-export function legacyLive(now: Date): mongo.Filter<SessionDocument> {
-  return { expires: { $gt: now }, expiresAt: { $exists: false } };
-}
-
 /**
- * What the sweeper deletes, each set with the field it deletes by in batches: this store's
- * expired sessions, and with `legacy` the peers' too.
+ * The fields of `session` in a peer's shape, as connect-mongo (`'string'`) or
+ * connect-mongodb-session and connect-mongo with `stringify: false` (`'object'`) write them:
+ * the whole session with its cookie as `toJSON` gives it.
  */
-export function expiredSets(
-  now: Date,
-  legacy: boolean,
-): [mongo.Filter<mongo.Document>, 'expiresAt' | 'expires'][] {
-  const ours: [mongo.Filter<mongo.Document>, 'expiresAt'] = [
-    { expiresAt: { $lte: now } },
-    'expiresAt',
-  ];
-  if (!legacy) return [ours];
-  return [ours, [{ expires: { $lte: now }, expiresAt: { $exists: false } }, 'expires']];
+export function encodePeer(session: SessionData, expiresAt: Date, form: PeerForm): PeerFields {
+  const whole: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(session)) {
+    const v = value as { toJSON?: () => unknown } | null;
+    whole[key] = key === 'cookie' && typeof v?.toJSON === 'function' ? v.toJSON() : value;
+  }
+  // As the peers themselves store it: connect-mongo's JSON string, or the object as it is.
+  const stored = form === 'string' ? JSON.stringify(whole) : whole;
+  return { expires: expiresAt, session: stored };
 }

@@ -1,10 +1,9 @@
 import type { mongo } from 'mongoose';
 import type { Resealed, SessionCodec } from './codec.js';
+import { afterId, byId, isPeer, type SessionDocument } from './document.js';
 import { MongooseStoreError } from './errors.js';
 import type { GuardedWrites } from './guarded.js';
-import { isLegacy } from './legacy.js';
 import { log } from './log.js';
-import type { SessionDocument } from './schema.js';
 
 /** Sessions read per batch: the memory `reencrypt()` holds at once. */
 export const REENCRYPT_BATCH = 1_000;
@@ -86,9 +85,7 @@ async function onePass(
   const done: Reencrypted = { rewritten: 0, left: 0, undecryptable: 0, unreadable: 0 };
   let after: string | undefined;
   for (;;) {
-    const filter: mongo.Filter<SessionDocument> =
-      after === undefined ? {} : { _id: { $gt: after } };
-    const docs = await coll.find(filter).sort({ _id: 1 }).limit(REENCRYPT_BATCH).toArray();
+    const docs = await coll.find(afterId(after)).sort({ _id: 1 }).limit(REENCRYPT_BATCH).toArray();
     if (docs.length === 0) break;
     after = (docs[docs.length - 1] as SessionDocument)._id;
     let next = 0;
@@ -113,7 +110,7 @@ async function rewrite(
   let doc: SessionDocument | null = first;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     // An expired session is never read again: the TTL index or the sweeper deletes it.
-    if (doc === null || isLegacy(doc) || !(doc.expiresAt > new Date())) return 'skipped';
+    if (doc === null || isPeer(doc) || !(doc.expiresAt > new Date())) return 'skipped';
     let resealed: Resealed | undefined;
     try {
       resealed = codec.resealed(doc);
@@ -128,7 +125,7 @@ async function rewrite(
     // stand in the way of re-encrypting the data.
     if (await guarded.update(doc._id, resealed.expected, resealed.update)) return 'rewritten';
     // Changed meanwhile (a save, a touch, a delete): look again.
-    doc = await coll.findOne({ _id: doc._id });
+    doc = await coll.findOne(byId(doc._id));
   }
   return 'left';
 }

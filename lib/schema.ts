@@ -1,24 +1,8 @@
 import mongoose from 'mongoose';
+import type { SessionDocument } from './document.js';
 import type { IndexSpec } from './indexes.js';
 
-/** One stored session, as it is in the collection. */
-export interface SessionDocument {
-  /** The session id. */
-  _id: string;
-  /** When the session expires; the TTL index and every read go by it. */
-  expiresAt: Date;
-  /** The session's cookie, as the serializer stored it. */
-  cookie: unknown;
-  /** Everything else in the session, as the serializer stored it. */
-  session: unknown;
-  /** The session's user (see the `userId` option); absent for a session without one. */
-  user?: string;
-  /**
-   * Only in a document connect-mongo or connect-mongodb-session wrote: its expiry. Such a
-   * document is read in place, and rewritten in this shape by its next `set` or `touch`.
-   */
-  expires?: Date;
-}
+export type { SessionDocument } from './document.js';
 
 /**
  * The mongoose schema of a session document, with its TTL index declared on `expiresAt`.

@@ -1,17 +1,35 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
-import { type DecodedSession, type SessionCodec, sameData, type TouchUpdate } from './codec.js';
-import { MongooseStoreError, sidTag, typeError } from './errors.js';
+import { sameData } from './changes.js';
+import type { DecodedSession, SessionCodec } from './codec.js';
+import {
+  byId,
+  fullWrite,
+  liveById,
+  liveFilter,
+  merged,
+  peerLive,
+  peerLiveById,
+  peerTouchWrite,
+  peerWrite,
+  type SessionDocument,
+  type SessionFilter,
+  type SessionUpdate,
+  storedExpiry,
+  touchWrite,
+} from './document.js';
+import { codeOf, MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf } from './expiry.js';
 import { GuardedWrites } from './guarded.js';
 import { checkSid } from './ids.js';
-import { liveFilter, storedExpiry } from './legacy.js';
+import { encodePeer, type PeerForm } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
-import { Recent, RecentExpiries } from './recent.js';
+import type { SessionRecord } from './record.js';
+import { SessionRecords } from './record.js';
 import { reencryptAll } from './reencrypt.js';
-import type { SessionDocument } from './schema.js';
+import { refusing } from './rejection.js';
 import { UserSessions } from './user-sessions.js';
 
 /** The server's duplicate key error code. */
@@ -36,27 +54,18 @@ export interface SessionsHooks {
 
 /**
  * The session documents: every read and write of one session, and the whole-collection
- * operations. The hot paths are one round trip filtered by `_id` (plus, for `touch`, the
- * expiry it must not revive).
+ * operations. What the store knows of a loaded session lives in its {@link SessionRecord};
+ * every filter and update comes from lib/document.ts. The hot paths are one round trip
+ * filtered by `_id`.
  */
 export class Sessions {
-  private readonly recent = new RecentExpiries();
-  /** Sessions express-session loaded from us; `set` on them never re-creates a destroyed one. */
-  private readonly loaded = new WeakSet<object>();
-  /**
-   * The data each loaded session was stored with: a `set` that finds it
-   * unchanged (`resave: true`, rolling cookies) writes only what a touch writes.
-   */
-  private readonly stored = new WeakMap<object, unknown>();
-  /** Peers' documents read lately: their next touch rewrites them whole, in our shape. */
-  private readonly legacy = new RecentExpiries();
-  /**
-   * The stored data of sessions read under an older secret: their next write re-encrypts it.
-   * Fewer than the expiries, as each holds a whole sealed session; one forgotten is left to
-   * `reencrypt()`.
-   */
-  private readonly stale = new Recent<Pick<SessionDocument, 'session' | 'user'>>(1_000);
+  private readonly records = new SessionRecords();
   private readonly guarded: GuardedWrites;
+  /**
+   * The peers' form this store writes with `legacy` (a rolling deploy): the one of the last
+   * peer's document read, else connect-mongo's default, a JSON string.
+   */
+  private peerForm: PeerForm = 'string';
 
   /** "Sign out everywhere": the sessions of one user. */
   readonly users: UserSessions;
@@ -70,31 +79,32 @@ export class Sessions {
     this.guarded = new GuardedWrites(collection);
     this.users = new UserSessions(options, codec, collection, {
       decode: (doc) => this.decoded(doc),
-      // A skipped touch of a deleted session would write nothing anyway: forget them all.
-      forget: () => this.recent.forget(),
       report: hooks.report,
     });
   }
 
-  /** Marks `session`, which express-session built from `data` we returned, as loaded from us. */
-  loadedFrom(session: object, data: object): void {
-    this.loaded.add(session);
-    if (this.stored.has(data)) this.stored.set(session, this.stored.get(data));
+  /** express-session built `created` from `loaded`, which `get` returned for session `sid`. */
+  loadedFrom(loaded: object, created: object, sid: string): void {
+    this.records.carry(loaded, created, sid);
   }
 
   async read(sid: string): Promise<SessionData | null> {
     checkSid(sid);
-    const doc = await (await this.collection()).findOne({ _id: sid });
+    const doc = await (await this.collection()).findOne(byId(sid));
     // The TTL monitor may lag by a minute or be absent: expiry is checked here on every read.
     const at = doc === null ? 0 : storedExpiry(doc);
     if (doc === null || at <= Date.now()) return null;
     const decoded = this.decoded(doc);
     if (decoded === null) return null;
-    if (decoded.legacy) this.legacy.remember(sid, at);
-    if (decoded.stale) this.stale.remember(sid, { session: doc.session, user: doc.user });
-    else this.stale.forget(sid);
-    this.stored.set(decoded.session, decoded.data);
-    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
+    if (decoded.peer !== undefined) this.peerForm = decoded.peer;
+    this.records.keep(decoded.session, {
+      sid,
+      data: decoded.data,
+      expiresAt: at,
+      peer: decoded.peer,
+      inRequest: false,
+      stale: decoded.stale ? { session: doc.session, user: doc.user } : undefined,
+    });
     return decoded.session;
   }
 
@@ -104,37 +114,43 @@ export class Sessions {
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
     if (at <= now) return this.remove(sid);
-    const { doc, data } = this.codec.encode(sid, session, new Date(at));
-    const loaded = this.loaded.has(session);
-    if (loaded && sameData(this.stored.get(session), data)) {
+    const record = this.records.of(session, sid);
+    const inRequest = record?.inRequest === true;
+    const expiresAt = new Date(at);
+    const { fields, data } = this.codec.encode(sid, session, expiresAt);
+    if (inRequest && record?.peer === undefined && sameData(record?.data, data)) {
       // Nothing but the cookie changed since it was loaded: write what a touch writes (or
       // nothing, within touchAfter), and leave the data that another request may have saved.
       // Filtered by _id alone, as the full write is: this request loaded it live.
       if (this.options.touchAfter > 0 && this.fresh(sid, session)) return;
-      return this.update({ _id: sid }, sid, at, this.codec.partial(doc));
+      return this.update(byId(sid), record, at, touchWrite(expiresAt, fields.cookie));
     }
-    const coll = await this.collection();
+    const update = this.options.legacy
+      ? peerWrite(encodePeer(session, expiresAt, record?.peer ?? this.peerForm))
+      : fullWrite(fields);
     // A session loaded from the store is only updated, never inserted: if a concurrent
     // request destroyed it (logout), this late save must not bring it back.
-    const upsert = !loaded;
-    const replace = () => coll.replaceOne({ _id: sid }, doc, { upsert });
-    const result = await replace()
-      // Two upserts of one new id can race to insert it. mongod retries that itself; FerretDB
-      // answers E11000, and then the document exists: replacing it again is what we meant.
-      .catch((err: { code?: unknown }) =>
-        upsert && err?.code === DUPLICATE_KEY ? replace() : Promise.reject(err),
-      )
-      .catch((err) => {
-        throw this.codec.rejection(err);
-      });
+    const upsert = !inRequest;
+    const coll = await this.collection();
+    const save = () => coll.updateOne(byId(sid), update, { upsert });
+    const result = await refusing(
+      save()
+        // Two upserts of one new id can race to insert it. mongod retries that itself;
+        // FerretDB answers E11000, and then the document exists: writing it again is meant.
+        .catch((err: unknown) =>
+          upsert && codeOf(err) === DUPLICATE_KEY ? save() : Promise.reject(err),
+        ),
+    );
     if (result.matchedCount + result.upsertedCount === 0) {
       log('set %s: destroyed meanwhile; not re-created', sidTag(sid));
       return;
     }
-    if (loaded) this.stored.set(session, data);
-    this.legacy.forget(sid);
-    this.stale.forget(sid);
-    if (this.options.touchAfter > 0) this.recent.remember(sid, at);
+    if (record !== undefined) {
+      record.data = this.options.legacy ? undefined : data;
+      record.expiresAt = at;
+      record.peer = this.options.legacy ? (record.peer ?? this.peerForm) : undefined;
+      record.stale = undefined;
+    }
   }
 
   /**
@@ -143,10 +159,10 @@ export class Sessions {
    * and the write path reports what went wrong.
    */
   fresh(sid: string, session: SessionData): boolean {
-    const stored = this.recent.get(sid);
-    if (stored === undefined || session?.cookie == null) return false;
-    // Read under an older secret: this write is what re-encrypts it.
-    if (this.stale.get(sid) !== undefined) return false;
+    const record = this.records.of(session, sid);
+    // Unknown, or read under an older secret: this write is what re-encrypts it.
+    if (record === undefined || record.stale !== undefined || record.expiresAt === 0) return false;
+    if (session?.cookie == null) return false;
     let at: number;
     try {
       at = expiryOf(session, this.options.ttl);
@@ -154,7 +170,7 @@ export class Sessions {
       return false;
     }
     // A shorter expiry is always written, so the server never keeps a session past its cookie.
-    return at >= stored && at - stored < this.options.touchAfter;
+    return at >= record.expiresAt && at - record.expiresAt < this.options.touchAfter;
   }
 
   async refresh(sid: string, session: SessionData): Promise<void> {
@@ -162,59 +178,75 @@ export class Sessions {
     checkSession(session, 'touch', true);
     const now = Date.now();
     const at = expiryOf(session, this.options.ttl, now);
-    if (this.legacy.get(sid) !== undefined && (await this.rewrite(sid, session, at, now))) return;
+    const record = this.records.of(session, sid);
+    const expiresAt = new Date(at);
+    if (record?.peer !== undefined) return this.refreshPeer(sid, session, record, at, now);
     // Only a live session is moved forward: one that expired, though not deleted yet, stays
     // missing, as `get` already said it was. A session express-session loaded from us in
     // this request was live then, as for `set`: `_id` alone, the filter FerretDB 1.x answers
     // in SQL (the expiry condition made it decode every document, about 4x the cost).
-    const filter = this.loaded.has(session)
-      ? { _id: sid }
-      : { _id: sid, expiresAt: { $gt: new Date(now) } };
-    await this.update(filter, sid, at, this.codec.touch(sid, session, new Date(at)));
+    const filter = record?.inRequest ? byId(sid) : liveById(sid, new Date(now));
+    await this.update(filter, record, at, touchWrite(expiresAt, this.codec.cookie(sid, session)));
+    if (record === undefined && this.options.touchAfter > 0) {
+      // A caller that touches the same object again (no get between) may skip then.
+      this.records.keep(session, {
+        sid,
+        data: undefined,
+        expiresAt: at,
+        peer: undefined,
+        inRequest: false,
+        stale: undefined,
+      });
+    }
   }
 
   /**
-   * Rewrites a peer's live document whole, in our shape: a touch cannot move it forward.
-   * Only while it is still theirs: one another instance rewrote meanwhile is left to `update`.
+   * A touch of a session read in a peer's shape. With `legacy` (a rolling deploy) it moves
+   * the peer's expiry as their own touch does, and leaves the shape, so their instances can
+   * still read it; without,
+   * it rewrites the session whole in ours, only while it is still theirs: one another
+   * instance rewrote meanwhile is moved forward as ours.
    */
-  private async rewrite(
+  private async refreshPeer(
     sid: string,
     session: SessionData,
+    record: SessionRecord,
     at: number,
     now: number,
-  ): Promise<boolean> {
-    this.legacy.forget(sid);
-    const { doc } = this.codec.encode(sid, session, new Date(at));
-    const result = await (await this.collection())
-      .replaceOne({ _id: sid, expires: { $gt: new Date(now) } }, doc)
-      .catch((err) => {
-        throw this.codec.rejection(err);
-      });
-    return result.matchedCount > 0;
+  ): Promise<void> {
+    const coll = await this.collection();
+    const expiresAt = new Date(at);
+    const update = this.options.legacy
+      ? peerTouchWrite(expiresAt)
+      : fullWrite(this.codec.encode(sid, session, expiresAt).fields);
+    const result = await refusing(coll.updateOne(peerLiveById(sid, new Date(now)), update));
+    if (result.matchedCount > 0) {
+      record.expiresAt = at;
+      if (!this.options.legacy) record.peer = undefined;
+      return;
+    }
+    if (this.options.legacy) return;
+    record.peer = undefined;
+    await this.update(
+      liveById(sid, new Date(now)),
+      record,
+      at,
+      touchWrite(expiresAt, this.codec.cookie(sid, session)),
+    );
   }
 
   /** Writes a touch's update where `filter` matches: never creates a session. */
   private async update(
-    filter: mongo.Filter<SessionDocument>,
-    sid: string,
+    filter: SessionFilter,
+    record: SessionRecord | undefined,
     at: number,
-    update: TouchUpdate,
+    update: SessionUpdate,
   ): Promise<void> {
     // No await at all for the common case: nothing read under an older secret.
     const matched =
-      (this.stale.get(sid) !== undefined && (await this.rekey(filter, sid, update))) ||
-      (await (
-        await this.collection()
-      )
-        .updateOne(filter, update)
-        .then((result) => result.matchedCount > 0)
-        .catch((err) => {
-          throw this.codec.rejection(err);
-        }));
-    if (this.options.touchAfter > 0) {
-      if (matched) this.recent.remember(sid, at);
-      else this.recent.forget(sid);
-    }
+      (record?.stale !== undefined && (await this.rekey(filter, record, update))) ||
+      (await refusing((await this.collection()).updateOne(filter, update))).matchedCount > 0;
+    if (matched && record !== undefined) record.expiresAt = at;
   }
 
   /**
@@ -223,28 +255,29 @@ export class Sessions {
    * already under the newest secret). Resolves to whether it wrote.
    */
   private async rekey(
-    filter: mongo.Filter<SessionDocument>,
-    sid: string,
-    update: TouchUpdate,
+    filter: SessionFilter,
+    record: SessionRecord,
+    update: SessionUpdate,
   ): Promise<boolean> {
-    const old = this.stale.get(sid);
+    const old = record.stale;
     if (old === undefined) return false;
-    this.stale.forget(sid);
-    let resealed: TouchUpdate;
+    record.stale = undefined;
+    let resealed: SessionUpdate;
     try {
-      resealed = this.codec.reseal(sid, old.session, old.user);
+      resealed = this.codec.reseal(record.sid, old.session, old.user);
     } catch {
       // Its userId function fails on it now: the touch is written as usual, and
       // reencrypt() reports what it cannot rewrite.
       return false;
     }
     const live = (filter.expiresAt as { $gt?: Date } | undefined)?.$gt;
-    const $set = { ...update.$set, ...resealed.$set };
-    return this.guarded
-      .update(sid, { session: old.session, liveAt: live }, { ...resealed, $set })
-      .catch((err) => {
-        throw this.codec.rejection(err);
-      });
+    return refusing(
+      this.guarded.update(
+        record.sid,
+        { session: old.session, liveAt: live },
+        merged(update, resealed),
+      ),
+    );
   }
 
   /** Re-encrypts every live session still under an older secret; resolves to how many. */
@@ -256,8 +289,7 @@ export class Sessions {
 
   async remove(sid: string): Promise<void> {
     checkSid(sid);
-    this.recent.forget(sid);
-    await (await this.collection()).deleteOne({ _id: sid });
+    await (await this.collection()).deleteOne(byId(sid));
   }
 
   async list(): Promise<Record<string, SessionData>> {
@@ -273,12 +305,24 @@ export class Sessions {
     return Object.fromEntries(entries);
   }
 
+  /**
+   * How many live sessions there are, as {@link list} would give them: this store's by an
+   * index-backed count; with `legacy`, the peers' one by one, leaving out any that cannot be
+   * read, as `all()` does.
+   */
   async countLive(): Promise<number> {
-    return (await this.collection()).countDocuments(liveFilter(new Date(), this.options.legacy));
+    const coll = await this.collection();
+    const now = new Date();
+    const ours = await coll.countDocuments(liveFilter(now, false));
+    if (!this.options.legacy) return ours;
+    let peers = 0;
+    for await (const doc of coll.find(peerLive(now))) {
+      if (this.decodedQuietly(doc) !== null) peers++;
+    }
+    return ours + peers;
   }
 
   async removeAll(): Promise<void> {
-    this.recent.forget();
     await deleteInBatches((await this.collection()) as unknown as mongo.Collection, {}, '_id');
   }
 
@@ -289,6 +333,15 @@ export class Sessions {
     } catch (err) {
       if (!(err instanceof MongooseStoreError)) throw err;
       this.hooks.report(err);
+      return null;
+    }
+  }
+
+  /** A stored session, or `null` when it cannot be read, without a report: for counting. */
+  private decodedQuietly(doc: SessionDocument): DecodedSession | null {
+    try {
+      return this.codec.decode(doc);
+    } catch {
       return null;
     }
   }

@@ -5,6 +5,7 @@ import { type Callback, rethrowLater, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
+import type { SessionDocument } from './document.js';
 import { MongooseStoreError, typeError } from './errors.js';
 import type { MongooseStoreEvents } from './events.js';
 import { log } from './log.js';
@@ -14,7 +15,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
-import type { SessionDocument } from './schema.js';
+import { sealingOf } from './sealing.js';
 import { Sessions } from './sessions.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
@@ -75,7 +76,11 @@ export class MongooseStore extends Store {
     this.starting = callback;
     this.sessions = new Sessions(
       this.options,
-      new SessionCodec(this.options.serializer, this.options.userId, this.options.cipher),
+      new SessionCodec(
+        this.options.serializer,
+        this.options.userId,
+        sealingOf(this.options.cipher),
+      ),
       () => this.collection(),
       { report: (err) => this.report(err) },
     );
@@ -238,10 +243,13 @@ export class MongooseStore extends Store {
     return settle(this.connection.close(this.cleanup.stop()), callback);
   }
 
-  /** Marks sessions loaded from this store, so that `set` will not resurrect them once destroyed. */
+  /**
+   * Builds the request's session from what `get` gave, and carries over what the store knows
+   * of it: `set` then never re-creates it once destroyed, and skips unchanged data.
+   */
   override createSession(req: Request, session: SessionData): Session & SessionData {
     const created = super.createSession(req, session);
-    this.sessions.loadedFrom(created, session);
+    this.sessions.loadedFrom(session, created, req.sessionID);
     return created;
   }
 

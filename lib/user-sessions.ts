@@ -1,11 +1,10 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import type { DecodedSession, SessionCodec } from './codec.js';
+import { ofUser, peerLive, peerLiveAmong, type SessionDocument } from './document.js';
 import { typeError } from './errors.js';
 import { checkSid } from './ids.js';
-import { legacyLive } from './legacy.js';
 import type { ResolvedOptions } from './options.js';
-import type { SessionDocument } from './schema.js';
 import { checkUserId, ensureUserIndex, exceptIds, type UserIdOf, userOf } from './users.js';
 
 /** One of a user's sessions, as {@link UserSessions.list} gives it. */
@@ -22,8 +21,6 @@ export interface UserSession {
 export interface UserSessionsHooks {
   /** Decodes a stored session, or gives `null` (reported) when it cannot. */
   decode(doc: SessionDocument): DecodedSession | null;
-  /** Forgets the expiries remembered for touchAfter. */
-  forget(): void;
   /** A problem that fails no request. */
   report(err: Error): void;
 }
@@ -54,7 +51,7 @@ export class UserSessions {
     const userIdOf = this.check(userId, 'listByUser');
     const now = new Date();
     const docs = await (await this.collection())
-      .find({ user: this.codec.userFilter(userId), expiresAt: { $gt: now } })
+      .find(ofUser(this.codec.userFilter(userId), now))
       .toArray();
     const list: UserSession[] = [];
     for (const doc of docs) {
@@ -73,18 +70,13 @@ export class UserSessions {
     for (const id of keep) checkSid(id);
     const now = new Date();
     const coll = await this.collection();
-    const filter: mongo.Filter<SessionDocument> = {
-      user: this.codec.userFilter(userId),
-      expiresAt: { $gt: now },
-    };
-    if (keep.length > 0) filter._id = { $nin: keep };
-    let deleted = (await coll.deleteMany(filter)).deletedCount;
+    let deleted = (await coll.deleteMany(ofUser(this.codec.userFilter(userId), now, keep)))
+      .deletedCount;
     const old = (await this.legacyOf(userIdOf, userId, now)).map((s) => s.id);
     const ids = old.filter((id) => !keep.includes(id));
     if (ids.length > 0) {
-      deleted += (await coll.deleteMany({ _id: { $in: ids }, ...legacyLive(now) })).deletedCount;
+      deleted += (await coll.deleteMany(peerLiveAmong(ids, now))).deletedCount;
     }
-    if (deleted > 0) this.hooks.forget();
     return deleted;
   }
 
@@ -106,7 +98,7 @@ export class UserSessions {
   /** With `legacy`, the peers' live sessions whose user is `userId` (decoded one by one). */
   private async legacyOf(userIdOf: UserIdOf, userId: string, now: Date): Promise<UserSession[]> {
     if (!this.options.legacy) return [];
-    const docs = await (await this.collection()).find(legacyLive(now)).toArray();
+    const docs = await (await this.collection()).find(peerLive(now)).toArray();
     const found: UserSession[] = [];
     for (const doc of docs) {
       const decoded = this.hooks.decode(doc);

@@ -131,8 +131,7 @@ describe('a peer’s expired session', () => {
 });
 
 describe('length, count and all', () => {
-  async function mixed(options: MongooseStoreOptions) {
-    const name = uniqueCollection();
+  async function mixed(options: MongooseStoreOptions, name = uniqueCollection()) {
     await countWith(connectMongo(name));
     await countWith(connectMongo(name, { stringify: false }));
     const store = await ours(name, options);
@@ -149,6 +148,19 @@ describe('length, count and all', () => {
     const all = await store.all();
     expect(Object.keys(all)).toHaveLength(3);
     for (const s of Object.values(all)) expect(s.cookie).toBeDefined();
+  });
+
+  it('agree with all() about an old document that cannot be read, with legacy: true', async () => {
+    const name = uniqueCollection();
+    const store = await mixed({ legacy: true }, name);
+    store.on('error', () => {});
+    await db.db.collection<Raw>(name).insertOne({
+      _id: 'unreadable',
+      expires: new Date(Date.now() + 60_000),
+      session: 'encrypted-by-connect-mongo-crypto',
+    });
+    expect(Object.keys(await store.all())).toHaveLength(3);
+    expect(await store.length()).toBe(3);
   });
 
   it('count only this store’s sessions by default, at no extra cost', async () => {
@@ -258,5 +270,71 @@ describe('two instances switching at once', () => {
     // ...then A's request, which changed nothing, ends with a touch.
     await a.touch(id, loadedByA as never);
     expect(await b.get(id)).toMatchObject({ count: 10 });
+  });
+});
+
+describe.each([
+  ['connect-mongo, stringify: true (its default)', {}],
+  ['connect-mongo, stringify: false', { stringify: false }],
+])('a rolling deploy from %s, with legacy: true', (_what, options) => {
+  it('serves every request on old and new instances alike, in turn', async () => {
+    const name = uniqueCollection();
+    const agent = await countWith(connectMongo(name, options));
+    const old = connectMongo(name, options);
+    const store = await ours(name, { legacy: true });
+    const apps = [app(store), app(old)];
+    try {
+      // Each request goes to the other instance, as a load balancer may send them.
+      for (let n = 3; n <= 42; n++) {
+        const next = request.agent(apps[n % 2]);
+        next.jar = agent.jar;
+        await next.get('/count').expect(200, String(n));
+      }
+    } finally {
+      await old.close();
+    }
+    const [doc] = await db.db.collection<Raw>(name).find().toArray();
+    // Still theirs to read: their expiry and their session, none of our expiry.
+    expect(doc.expires).toBeInstanceOf(Date);
+    expect(doc).not.toHaveProperty('expiresAt');
+  });
+
+  it('never lets a session that an old instance keeps alive end at our earlier expiry', async () => {
+    const name = uniqueCollection();
+    const agent = await countWith(connectMongo(name, options));
+    const store = await ours(name, { legacy: true });
+    const switched = request.agent(app(store));
+    switched.jar = agent.jar;
+    await switched.get('/count').expect(200, '3');
+    const coll = db.db.collection<Raw>(name);
+    const [doc] = await coll.find().toArray();
+    // Our TTL index goes by expiresAt: a document without it is deleted by its expires only.
+    expect(doc).not.toHaveProperty('expiresAt');
+    // A document an old instance saved over one of ours: our expiry behind, theirs ahead.
+    const id = sid();
+    await coll.insertOne({
+      _id: id,
+      expiresAt: new Date(Date.now() - 1_000),
+      expires: new Date(Date.now() + 60_000),
+      session: JSON.stringify({ cookie: { originalMaxAge: 60_000, path: '/' }, count: 7 }),
+    });
+    expect(await store.get(id)).toMatchObject({ count: 7 });
+  });
+
+  it('goes back to this store’s shape alone once legacy is turned off', async () => {
+    const name = uniqueCollection();
+    const agent = await countWith(connectMongo(name, options));
+    const during = await ours(name, { legacy: true });
+    const first = request.agent(app(during));
+    first.jar = agent.jar;
+    await first.get('/count').expect(200, '3');
+    await during.close();
+    const after = await ours(name);
+    const second = request.agent(app(after));
+    second.jar = agent.jar;
+    await second.get('/count').expect(200, '4');
+    const [doc] = await db.db.collection<Raw>(name).find().toArray();
+    expect(doc.expiresAt).toBeInstanceOf(Date);
+    expect(doc).not.toHaveProperty('expires');
   });
 });

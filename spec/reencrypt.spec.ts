@@ -4,6 +4,7 @@ import { SessionCipher } from '../lib/cipher';
 import { SessionCodec } from '../lib/codec';
 import { jsonSerializer, type MongooseStore, passportUser } from '../lib/index';
 import type { SessionDocument } from '../lib/schema';
+import { SealedSealing } from '../lib/sealing';
 import type { Capability } from '../tools/capabilities';
 import { cookie, describeIf, server, uniqueCollection, useDatabase } from './support/server';
 
@@ -20,11 +21,15 @@ async function seed(
   ids: string[],
   maxAge = 3_600_000,
 ): Promise<void> {
-  const codec = new SessionCodec(jsonSerializer, passportUser, new SessionCipher([secret]));
+  const codec = new SessionCodec(
+    jsonSerializer,
+    passportUser,
+    new SealedSealing(new SessionCipher([secret])),
+  );
   const docs = ids.map((id, i) => {
     const session = { cookie: cookie(maxAge), passport: { user: `user${i % 50}` }, n: i };
     const at = new Date(Date.now() + maxAge);
-    return { _id: id, ...codec.encode(id, session as unknown as SessionData, at).doc };
+    return { _id: id, ...codec.encode(id, session as unknown as SessionData, at).fields };
   });
   for (let i = 0; i < docs.length; i += 1_000) await coll.insertMany(docs.slice(i, i + 1_000));
 }

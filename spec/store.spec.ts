@@ -18,6 +18,16 @@ function session(data: Record<string, unknown> = {}, maxAge = 60_000): SessionDa
   return { cookie: cookie(maxAge), ...data } as unknown as SessionData;
 }
 
+/**
+ * Session `id` as a request holds it at its end: read by `get`, its cookie moved `ms` later
+ * (express-session resets the cookie's maxAge before it touches).
+ */
+async function loaded(store: MongooseStore, id: string, ms: number): Promise<SessionData> {
+  const s = (await store.get(id)) as SessionData;
+  s.cookie.expires = new Date(new Date(s.cookie.expires as Date).getTime() + ms);
+  return s;
+}
+
 /** What MemoryStore would give back for `s`. */
 const roundTrip = (s: unknown) => JSON.parse(JSON.stringify(s));
 
@@ -190,9 +200,22 @@ describe('MongooseStore', () => {
       const id = sid();
       const first = session({}, 600_000);
       await store.set(id, first);
-      await store.touch(id, session({}, 600_000 + 1_000));
+      await store.touch(id, await loaded(store, id, 1_000));
       expect((await sessions().findOne({ _id: id }))?.expiresAt.getTime()).toBe(
         first.cookie.expires?.getTime(),
+      );
+    });
+
+    it('writes a touch of a session it did not load (no get before), if the session is live', async () => {
+      // Nothing is known of a session object it never read: the touch is written, guarded
+      // by the stored expiry, so an expired session stays missing.
+      const store = await db.open({ touchAfter: 60_000 });
+      const id = sid();
+      await store.set(id, session({}, 600_000));
+      const later = session({}, 600_000 + 1_000);
+      await store.touch(id, later);
+      expect((await sessions().findOne({ _id: id }))?.expiresAt.getTime()).toBe(
+        later.cookie.expires?.getTime(),
       );
     });
 
@@ -200,10 +223,11 @@ describe('MongooseStore', () => {
       const store = await db.open({ touchAfter: 60_000 });
       const id = sid();
       await store.set(id, session({}, 600_000));
+      const held = await loaded(store, id, 1_000);
       let sync = true;
       const calls: unknown[] = [];
       await new Promise<void>((done) => {
-        store.touch(id, session({}, 600_000 + 1_000), (err) => {
+        store.touch(id, held, (err) => {
           calls.push(err);
           done();
         });
@@ -220,15 +244,14 @@ describe('MongooseStore', () => {
       const store = await db.open({ touchAfter: 60_000 });
       const id = sid();
       await store.set(id, session({}, 600_000));
+      const held = await loaded(store, id, 1_000);
       const requestContext = new AsyncLocalStorage<string>();
       const seen = await Promise.all(
         ['request A', 'request B', 'request C'].map(
           (name) =>
             new Promise<string | undefined>((done) =>
               requestContext.run(name, () =>
-                store.touch(id, session({}, 600_000 + 1_000), () =>
-                  done(requestContext.getStore()),
-                ),
+                store.touch(id, held, () => done(requestContext.getStore())),
               ),
             ),
         ),

@@ -1,0 +1,196 @@
+import type { mongo } from 'mongoose';
+
+/** One stored session, as it is in the collection. */
+export interface SessionDocument {
+  /** The session id. */
+  _id: string;
+  /**
+   * When the session expires; the TTL index and every read go by it. Absent only from a
+   * document in a peer's shape (see `expires`).
+   */
+  expiresAt: Date;
+  /** The session's cookie, as the serializer stored it (sealed under `secret`). */
+  cookie: unknown;
+  /**
+   * Everything else in the session, as the serializer stored it (sealed under `secret`). In a
+   * peer's shape: the whole session, cookie included, as a JSON string or an object.
+   */
+  session: unknown;
+  /** The session's user (see the `userId` option); absent for a session without one. */
+  user?: string;
+  /**
+   * Only in a document in the shape of connect-mongo or connect-mongodb-session: its expiry.
+   * Such a document is read in place. With `legacy` on, this store writes that shape too, so
+   * that the peers' instances can still read it during a rolling deploy.
+   */
+  expires?: Date;
+}
+
+/** A filter on the sessions collection. */
+export type SessionFilter = mongo.Filter<SessionDocument>;
+/** An update of one session document. */
+export type SessionUpdate = mongo.UpdateFilter<SessionDocument>;
+
+/** The fields a full write of a session in this store's shape sets. */
+export type OwnFields = Pick<SessionDocument, 'expiresAt' | 'cookie' | 'session' | 'user'>;
+
+/** The fields a full write in a peer's shape sets. */
+export type PeerFields = Required<Pick<SessionDocument, 'expires' | 'session'>>;
+
+// This module is the one place that knows the document's keys: every filter and update of a
+// session is built here, so the shape can change in one place.
+
+/** The filter of one session, by id. */
+export function byId(sid: string): SessionFilter {
+  return { _id: sid };
+}
+
+/** One session by id, only while it is live at `now` (in this store's shape). */
+export function liveById(sid: string, now: Date): SessionFilter {
+  return { _id: sid, expiresAt: { $gt: now } };
+}
+
+/** One session by id, only while it is live at `now` and still in a peer's shape. */
+export function peerLiveById(sid: string, now: Date): SessionFilter {
+  return { _id: sid, ...peerLive(now) };
+}
+
+/** The sessions after `sid` in id order: a walk over the collection in batches. */
+export function afterId(sid: string | undefined): SessionFilter {
+  return sid === undefined ? {} : { _id: { $gt: sid } };
+}
+
+/** The filter of live sessions; with `legacy`, the peers' live documents too. */
+export function liveFilter(now: Date, legacy: boolean): SessionFilter {
+  const ours: SessionFilter = { expiresAt: { $gt: now } };
+  return legacy ? { $or: [ours, peerLive(now)] } : ours;
+}
+
+/** The peers' live documents: those in their shape, without our expiry. */
+export function peerLive(now: Date): SessionFilter {
+  return { expires: { $gt: now }, expiresAt: { $exists: false } };
+}
+
+/** Of the documents `ids`, those still live in a peer's shape. */
+export function peerLiveAmong(ids: readonly string[], now: Date): SessionFilter {
+  return { _id: { $in: [...ids] }, ...peerLive(now) };
+}
+
+/**
+ * The live sessions whose `user` field is `user` (one value, or any of several), but those
+ * named in `except`.
+ */
+export function ofUser(
+  user: string | { $in: string[] },
+  now: Date,
+  except: readonly string[] = [],
+): SessionFilter {
+  const filter: SessionFilter = { user, expiresAt: { $gt: now } };
+  if (except.length > 0) filter._id = { $nin: [...except] };
+  return filter;
+}
+
+/**
+ * What the sweeper deletes, each set with the field it deletes by in batches: this store's
+ * expired sessions, and with `legacy` the peers' too. `now` is the server's clock.
+ */
+export function expiredSets(
+  now: Date,
+  legacy: boolean,
+): [mongo.Filter<mongo.Document>, 'expiresAt' | 'expires'][] {
+  const ours: [mongo.Filter<mongo.Document>, 'expiresAt'] = [
+    { expiresAt: { $lte: now } },
+    'expiresAt',
+  ];
+  if (!legacy) return [ours];
+  return [ours, [{ expires: { $lte: now }, expiresAt: { $exists: false } }, 'expires']];
+}
+
+/** What a guarded write expects to find in the stored session. */
+export interface Expected {
+  /** The stored cookie, exactly. */
+  cookie?: unknown;
+  /** The stored data, exactly. */
+  session?: unknown;
+  /** The session must be live at this time. */
+  liveAt?: Date;
+}
+
+/** The filter of session `sid` while it holds what `expected` says. */
+export function guardFilter(sid: string, expected: Expected): SessionFilter {
+  const filter: SessionFilter = { _id: sid };
+  if ('cookie' in expected) filter.cookie = expected.cookie;
+  if ('session' in expected) filter.session = expected.session;
+  if (expected.liveAt !== undefined) filter.expiresAt = { $gt: expected.liveAt };
+  return filter;
+}
+
+/** Whether a document holds what `expected` says: the same test as {@link guardFilter}'s. */
+export function holds(doc: SessionDocument, expected: Expected): boolean {
+  const same = (a: unknown, b: unknown) => (typeof a === 'string' ? a === b : false);
+  if ('cookie' in expected && !same(doc.cookie, expected.cookie)) return false;
+  if ('session' in expected && !same(doc.session, expected.session)) return false;
+  return expected.liveAt === undefined || doc.expiresAt > expected.liveAt;
+}
+
+/**
+ * A full write in this store's shape. It sets what it owns and leaves other fields as they
+ * are, so that fields another feature or program keeps survive a `set`; a peer's expiry is
+ * removed, so the document is ours from then on.
+ */
+export function fullWrite(fields: OwnFields): SessionUpdate {
+  const { user, ...own } = fields;
+  const $unset: Record<string, ''> = { expires: '', lastModified: '' };
+  const $set: Partial<SessionDocument> = own;
+  if (user === undefined) $unset.user = '';
+  else $set.user = user;
+  return { $set, $unset };
+}
+
+/**
+ * A full write in a peer's shape (with `legacy`, during a rolling deploy): their expiry and
+ * session, and none of our fields, so our TTL index never deletes a session that an old
+ * instance keeps alive by its `expires`.
+ */
+export function peerWrite(fields: PeerFields): SessionUpdate {
+  return { $set: fields, $unset: { expiresAt: '', cookie: '', user: '' } };
+}
+
+/** The update that moves a session's expiry and stored cookie: never its data or user. */
+export function touchWrite(expiresAt: Date, cookie: unknown): SessionUpdate {
+  return { $set: { expiresAt, cookie } };
+}
+
+/**
+ * The update that moves a peer's expiry, as their own touch does, leaving their shape: with
+ * `legacy`, during a rolling deploy. The cookie inside their session is not rewritten, so a
+ * save made meanwhile is never undone.
+ */
+export function peerTouchWrite(expires: Date): SessionUpdate {
+  return { $set: { expires } };
+}
+
+/** Merges two updates of one document (their `$set`s and `$unset`s). */
+export function merged(a: SessionUpdate, b: SessionUpdate): SessionUpdate {
+  const out: SessionUpdate = { $set: { ...a.$set, ...b.$set } };
+  const $unset = { ...a.$unset, ...b.$unset };
+  for (const key of Object.keys(out.$set ?? {})) delete ($unset as Record<string, unknown>)[key];
+  if (Object.keys($unset).length > 0) out.$unset = $unset;
+  return out;
+}
+
+/** Whether `doc` is in the shape of connect-mongo or connect-mongodb-session. */
+export function isPeer(doc: SessionDocument): boolean {
+  return doc.expires !== undefined;
+}
+
+/**
+ * When a stored session expires, in epoch milliseconds, whichever store wrote it; 0 if
+ * unknown. Where both expiries are present (a peer's instance saved over one of ours), the
+ * later wins: that instance kept it alive.
+ */
+export function storedExpiry(doc: SessionDocument): number {
+  const ours = doc.expiresAt instanceof Date ? doc.expiresAt.getTime() : 0;
+  const theirs = doc.expires instanceof Date ? doc.expires.getTime() : 0;
+  return Math.max(ours, theirs);
+}
