@@ -51,3 +51,20 @@ export function expiryOf(session: SessionData, ttl: Ttl, now?: number): number {
   const ms = typeof ttl === 'function' ? lifetime(ttl, session) : ttl;
   return (now ?? Date.now()) + ms;
 }
+
+/** The adaptive `touchAfter`: a touch may lag the cookie by this share of its lifetime... */
+export const ADAPTIVE_TOUCH_SHARE = 0.01;
+/** ...and by no more than this, in milliseconds. */
+export const ADAPTIVE_TOUCH_MAX = 60_000;
+
+/**
+ * By how much, in milliseconds, a touch to expiry `at` may be short of the stored expiry's
+ * move and still be skipped: `touchAfter` when it is a number; adaptive when it is
+ * `undefined`: 1 % of the lifetime the touch grants (`at - now`), at most 60 s. So a 14-day
+ * session is written at most once a minute, a 30-minute one every 18 s, and the stored expiry
+ * never lags the cookie by more than that share.
+ */
+export function touchSlack(touchAfter: number | undefined, at: number, now: number): number {
+  if (touchAfter !== undefined) return touchAfter;
+  return Math.min((at - now) * ADAPTIVE_TOUCH_SHARE, ADAPTIVE_TOUCH_MAX);
+}

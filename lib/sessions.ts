@@ -20,7 +20,7 @@ import {
   touchWrite,
 } from './document.js';
 import { codeOf, MongooseStoreError, sidTag, typeError } from './errors.js';
-import { expiryOf } from './expiry.js';
+import { expiryOf, touchSlack } from './expiry.js';
 import { GuardedWrites } from './guarded.js';
 import { checkSid } from './ids.js';
 import { encodePeer, type PeerForm } from './legacy.js';
@@ -122,7 +122,7 @@ export class Sessions {
       // Nothing but the cookie changed since it was loaded: write what a touch writes (or
       // nothing, within touchAfter), and leave the data that another request may have saved.
       // Filtered by _id alone, as the full write is: this request loaded it live.
-      if (this.options.touchAfter > 0 && this.fresh(sid, session)) return;
+      if (this.options.touchAfter !== 0 && this.fresh(sid, session)) return;
       return this.update(byId(sid), record, at, touchWrite(expiresAt, fields.cookie));
     }
     const update = this.options.legacy
@@ -170,7 +170,10 @@ export class Sessions {
       return false;
     }
     // A shorter expiry is always written, so the server never keeps a session past its cookie.
-    return at >= record.expiresAt && at - record.expiresAt < this.options.touchAfter;
+    return (
+      at >= record.expiresAt &&
+      at - record.expiresAt < touchSlack(this.options.touchAfter, at, Date.now())
+    );
   }
 
   async refresh(sid: string, session: SessionData): Promise<void> {
@@ -187,7 +190,7 @@ export class Sessions {
     // in SQL (the expiry condition made it decode every document, about 4x the cost).
     const filter = record?.inRequest ? byId(sid) : liveById(sid, new Date(now));
     await this.update(filter, record, at, touchWrite(expiresAt, this.codec.cookie(sid, session)));
-    if (record === undefined && this.options.touchAfter > 0) {
+    if (record === undefined && this.options.touchAfter !== 0) {
       // A caller that touches the same object again (no get between) may skip then.
       this.records.keep(session, {
         sid,
