@@ -11,6 +11,8 @@ import { passportUser, type UserIdOf } from './users.js';
 export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
 /** 60 s, in milliseconds: the sweeper interval used when the server refuses the TTL index. */
 export const FALLBACK_LIFECHECK = 60_000;
+/** 5 s, in milliseconds: the `waitForServer` default. */
+export const DEFAULT_WAIT_FOR_SERVER = 5_000;
 /** The largest delay a Node timer accepts, in milliseconds. */
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -63,6 +65,15 @@ export interface MongooseStoreOptions {
   clientPromise?: Promise<mongo.MongoClient>;
   /** Passed to mongoose when the store opens its own connection. Default `{}`. */
   connectionOptions?: ConnectOptions;
+  /**
+   * How long a session operation waits for a server, in milliseconds, while none can be
+   * selected (the database is down or out of reach, at start or later): then it fails with
+   * `ERR_SERVER_UNAVAILABLE`, the store says `disconnect`, and the connect goes on in the
+   * background. The store's own bound: the connection's `serverSelectionTimeoutMS` (the
+   * driver's 30 s by default) is left as it is. While a server is there it costs nothing.
+   * Default `5000`.
+   */
+  waitForServer?: number;
   /**
    * How sessions are stored: `'json'` (an exact JSON round trip, like MemoryStore),
    * `'bson'` (a queryable subdocument) or your own {@link SessionSerializer}. Default `'json'`.
@@ -139,6 +150,7 @@ const KNOWN = new Set<string>([
   'client',
   'clientPromise',
   'connectionOptions',
+  'waitForServer',
   'serializer',
   'userId',
   'legacy',
@@ -385,6 +397,7 @@ export function resolveOptions(
     ttl,
     lifecheck,
     touchAfter: duration('touchAfter', given.touchAfter ?? 0, 0),
+    waitForServer: duration('waitForServer', given.waitForServer ?? DEFAULT_WAIT_FOR_SERVER, 1),
     autoIndex,
     connectionOptions,
     serializer,

@@ -13,6 +13,7 @@ describe('resolveOptions', () => {
       ttl: DEFAULT_TTL,
       touchAfter: 0,
       autoIndex: true,
+      waitForServer: 5_000,
     });
     expect(o.lifecheck).toBeUndefined();
     expect(o.serializer).toBe(jsonSerializer);
@@ -51,6 +52,9 @@ describe('resolveOptions', () => {
     ['a lifecheck over the timer limit', URI, { lifecheck: 2 ** 31 }, /lifecheck:/],
     ['a negative touchAfter', URI, { touchAfter: -1 }, /touchAfter:/],
     ['a NaN touchAfter', URI, { touchAfter: Number.NaN }, /touchAfter:/],
+    ['a waitForServer of 0', URI, { waitForServer: 0 }, /waitForServer: expected milliseconds/],
+    ['a waitForServer that is a string', URI, { waitForServer: '5s' }, /waitForServer:/],
+    ['a waitForServer over the timer limit', URI, { waitForServer: 2 ** 31 }, /waitForServer:/],
     ['a non-boolean autoIndex', URI, { autoIndex: 'yes' }, /autoIndex:/],
     [
       'connectionOptions that are not an object',
