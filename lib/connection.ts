@@ -15,9 +15,19 @@ export interface ConnectionHooks {
 
 const FIRST_RETRY = 1_000;
 const MAX_RETRY = 30_000;
-/** After an operation could not reach the server, the first ping waits this long, then doubles. */
+/** Once the server is down, the first ping waits this long, then doubles. */
 const FIRST_PROBE = 100;
 const MAX_PROBE = 2_000;
+/**
+ * After an operation could not reach a server the driver still lists, a ping must answer within
+ * this long, in milliseconds, or the server is taken as down.
+ */
+const CHECK_BOUND = 1_000;
+/**
+ * Server types a session's operations (reads and writes on the primary) can be sent to. In a
+ * `Single` topology any known server is used as it is.
+ */
+const WRITABLE = new Set(['Standalone', 'Mongos', 'RSPrimary', 'LoadBalancer']);
 /** How long close() lets last words (the sweep lease's give-up) use a connection of ours. */
 const LAST_WORDS = 500;
 /** mongoose's `readyState` while an open is under way. */
@@ -29,6 +39,7 @@ const CONNECTING = 2;
  * selection that timed out, say it too.
  */
 const UNREACHABLE = new Set([
+  'MongooseServerSelectionError',
   'MongoNetworkError',
   'MongoNetworkTimeoutError',
   'MongoPoolClearedError',
@@ -44,6 +55,49 @@ function unreachable(err: unknown): boolean {
 }
 
 const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
+
+/** A server selection that timed out, as the driver and as mongoose (for a first open) say it. */
+const SELECTION_FAILED = new Set(['MongoServerSelectionError', 'MongooseServerSelectionError']);
+
+/**
+ * An operation's error as the store gives it: a server selection that failed becomes
+ * `ERR_SERVER_UNAVAILABLE`, in one line without the driver's words (they list the servers),
+ * which stay in `cause`. Anything else is passed on as it is.
+ */
+export function unavailableError(err: unknown): unknown {
+  if (!(err instanceof Error) || !SELECTION_FAILED.has(err.name)) return err;
+  return new MongooseStoreError(
+    'ERR_SERVER_UNAVAILABLE',
+    'no server could be selected: the database is down or out of reach',
+    err,
+  );
+}
+
+/** Whether a topology has a server a session's operations can be sent to. */
+function selectable(topology: mongo.TopologyDescription): boolean {
+  if (topology.type === 'LoadBalanced') return true;
+  for (const server of topology.servers.values()) {
+    if (topology.type === 'Single' ? server.type !== 'Unknown' : WRITABLE.has(server.type))
+      return true;
+  }
+  return false;
+}
+
+/** Whether `db` answers a ping within `ms`; never rejects. */
+async function answers(db: mongo.Db, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((done) => {
+    timer = setTimeout(done, ms, false);
+    timer.unref();
+  });
+  const ping = db.command({ ping: 1 }).then(
+    () => true,
+    () => false,
+  );
+  const answered = await Promise.race([ping, timeout]);
+  clearTimeout(timer);
+  return answered;
+}
 
 /** Waits for `work` to settle, or `ms` to pass, whichever comes first; never rejects. */
 async function within(work: Promise<unknown>, ms: number): Promise<void> {
@@ -76,9 +130,12 @@ function release(conn: Connection): void {
  * The store's connection as a lifecycle, not a promise frozen at birth.
  *
  * A failed open is retried in the background with backoff, and at once by the next operation
- * that needs the server. Once open, the driver itself rides out outages; we follow its state,
- * and an operation that cannot reach the server marks it down at once, until a ping answers.
- * We close only a connection we opened.
+ * that needs the server. Once open, the driver itself rides out outages; we follow its topology:
+ * the server is down while it lists no server to send a session's operations to, or once an
+ * operation could not reach the server and a ping then found no answer within
+ * {@link CHECK_BOUND} ms. One operation that timed out on a server that answers says nothing.
+ * Operations wait at most `waitForServer` ms for a server; while one is there they wait for
+ * nothing. We close only a connection we opened.
  */
 export class SessionConnection {
   /** Ours, once open. A given connection is read from the options. */
@@ -94,6 +151,19 @@ export class SessionConnection {
   private retryDelay = FIRST_RETRY;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
+  /** A ping under way to tell whether an operation's network error means an outage. */
+  private checking: Promise<void> | undefined;
+  /** What the driver's topology says; taken as true until it says otherwise. */
+  private selectable = true;
+  /** Operations waiting for the topology to list a server again; close() fails them. */
+  private serving:
+    | { promise: Promise<void>; ok: () => void; fail: (err: Error) => void }
+    | undefined;
+  /** The driver's last word on why it could not reach a server, as the cause of our error. */
+  private lastError: Error | undefined;
+  /** Takes our topology listener off the client it is on. */
+  private unwatchTopology: (() => void) | undefined;
+  private topologyClient: mongo.MongoClient | undefined;
   /** 'unknown' until the first open settles, so the first failure is announced too. */
   private state: 'unknown' | 'up' | 'down' = 'unknown';
   private closed = false;
@@ -143,6 +213,62 @@ export class SessionConnection {
     return this.opening;
   }
 
+  /**
+   * The open connection when the driver lists a server for it: what operations use, with no
+   * wait at all. `undefined` while none has opened, or none is listed.
+   */
+  usable(): Connection | undefined {
+    return this.selectable && !this.closed ? this.ready() : undefined;
+  }
+
+  /**
+   * The open connection, once it has a server to send operations to: waits for the open (or
+   * for the topology to list a server again) at most `waitForServer` ms, then fails with
+   * `ERR_SERVER_UNAVAILABLE`. The open goes on in the background.
+   */
+  serve(): Promise<Connection> {
+    const conn = this.ready();
+    if (this.closed || conn === undefined) return this.bounded(this.open());
+    if (this.selectable) return Promise.resolve(conn);
+    if (this.serving === undefined) {
+      let ok = () => {};
+      let fail: (err: Error) => void = () => {};
+      const promise = new Promise<void>((resolve, reject) => {
+        ok = resolve;
+        fail = reject;
+      });
+      promise.catch(() => {});
+      this.serving = { promise, ok, fail };
+    }
+    return this.bounded(this.serving.promise.then(() => conn));
+  }
+
+  /** `waiting`, or `ERR_SERVER_UNAVAILABLE` once `waitForServer` ms have passed. */
+  private bounded(waiting: Promise<Connection>): Promise<Connection> {
+    const ms = this.options.waitForServer;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, fail) => {
+      timer = setTimeout(() => {
+        // Nothing to send operations to for this long: express-session is better told, and
+        // serves the next requests at once, without a session.
+        this.markDown();
+        fail(
+          new MongooseStoreError(
+            'ERR_SERVER_UNAVAILABLE',
+            `no server could be selected within ${ms} ms (waitForServer): the database is down or out of reach`,
+            this.lastError,
+          ),
+        );
+      }, ms);
+    });
+    return Promise.race([
+      waiting.catch((err: unknown) => {
+        throw unavailableError(err);
+      }),
+      timeout,
+    ]).finally(() => clearTimeout(timer));
+  }
+
   /** The connection operations can use now, or `undefined` while none has opened. */
   private ready(): Connection | undefined {
     const conn = this.options.connection ?? this.conn;
@@ -174,9 +300,11 @@ export class SessionConnection {
     try {
       await given.asPromise();
     } catch (err) {
+      this.lastError = err as Error;
       this.markDown();
       throw err;
     }
+    this.watchTopology(given.getClient());
     return given;
   }
 
@@ -192,9 +320,11 @@ export class SessionConnection {
         throw typeError(
           "clientPromise: resolved to something other than a MongoClient of mongoose's own driver",
         );
+      this.watchTopology(client);
       // connect() is idempotent: a client already connected answers at once.
       await client.connect();
     } catch (err) {
+      this.lastError = err as Error;
       this.markDown();
       // Nobody may await this start (createStore takes no callback): say it.
       if (!this.closed) this.hooks.error(err as Error);
@@ -227,12 +357,17 @@ export class SessionConnection {
     this.pending = conn;
     this.watch(conn);
     try {
-      await conn.openUri(this.options.uri as string, {
+      const opening = conn.openUri(this.options.uri as string, {
         ...this.options.connectionOptions,
         autoIndex: false,
         autoCreate: false,
       });
+      // mongoose makes the client before its first await: the topology tells why it waits.
+      this.watchTopology(conn.getClient());
+      await opening;
     } catch (err) {
+      this.lastError = err as Error;
+      this.unwatchTopology?.();
       await discard(conn);
       this.markDown();
       this.scheduleRetry();
@@ -252,14 +387,20 @@ export class SessionConnection {
 
   private adopt(conn: Connection): void {
     this.watch(conn);
+    if (this.ready() === undefined) return;
+    this.watchTopology(conn.getClient());
     // Tell listeners on the next tick, once they are attached.
-    if (this.ready() !== undefined) process.nextTick(() => this.markUp());
+    process.nextTick(() => this.markUp());
   }
 
   private watch(conn: Connection): void {
     // With no 'error' listener mongoose stays quiet; with ours, its errors reach the hooks.
     const onError = (err: Error) => this.hooks.error(err);
-    const onConnected = () => this.markUp();
+    const onConnected = () => {
+      // A given connection may have been opened (or reopened) on a client we do not watch yet.
+      if (conn === this.options.connection) this.watchTopology(conn.getClient());
+      this.markUp();
+    };
     const onDisconnected = () => this.markDown();
     conn.on('error', onError);
     conn.on('connected', onConnected);
@@ -272,15 +413,66 @@ export class SessionConnection {
   }
 
   /**
-   * Takes an operation's failure into account. One that could not reach the server marks it
-   * down now: the driver may not notice before its next heartbeat, seconds away. A ping then
-   * tells when it answers again.
+   * Follows the driver's topology (the SDAM events of its client): the server is down while no
+   * server is listed to send operations to, and up again once one is. The driver takes a server
+   * off the list on a network error, at once, but not on a timeout.
    */
-  suspect(err: unknown): void {
-    if (this.closed || this.state !== 'up' || !unreachable(err)) return;
-    log('an operation could not reach the server (%s)', (err as Error).name);
-    this.markDown();
-    this.probe(FIRST_PROBE);
+  private watchTopology(client: mongo.MongoClient | undefined): void {
+    if (client === undefined || client === this.topologyClient) return;
+    this.unwatchTopology?.();
+    const onChange = (event: mongo.TopologyDescriptionChangedEvent) => {
+      const topology = event.newDescription;
+      for (const server of topology.servers.values()) {
+        if (server.error) this.lastError = server.error;
+      }
+      const now = selectable(topology);
+      if (now === this.selectable) return;
+      this.selectable = now;
+      if (now) {
+        this.serving?.ok();
+        this.serving = undefined;
+        this.markUp();
+      } else if (this.ready() !== undefined && this.state === 'up') {
+        log('the driver lists no server to send operations to');
+        this.markDown();
+        this.probe(FIRST_PROBE);
+      }
+    };
+    client.on('topologyDescriptionChanged', onChange);
+    this.topologyClient = client;
+    this.unwatchTopology = () => {
+      client.off('topologyDescriptionChanged', onChange);
+      this.topologyClient = undefined;
+      this.unwatchTopology = undefined;
+    };
+  }
+
+  /**
+   * Takes an operation's failure into account, and settles (never rejects) once the verdict is
+   * in, so that a `disconnect` it leads to is said before that operation's error is given. A
+   * network error or a timeout on one operation is no outage by itself (one slow query, one
+   * dropped connection): a ping tells, and only one that does not answer within
+   * {@link CHECK_BOUND} ms marks the server down. Then pings tell when it answers again. Any
+   * number of failures at once share one ping.
+   */
+  suspect(err: unknown): Promise<void> {
+    if (this.checking !== undefined) return this.checking;
+    const db = this.ready()?.db;
+    if (this.closed || this.state !== 'up' || !unreachable(err) || db === undefined)
+      return Promise.resolve();
+    const what = (err as Error).name;
+    this.checking = answers(db, CHECK_BOUND).then((answered) => {
+      this.checking = undefined;
+      if (answered) {
+        log('an operation could not reach the server (%s), but it answers a ping', what);
+        return;
+      }
+      if (this.closed || this.state !== 'up') return;
+      log('an operation could not reach the server (%s), nor could a ping', what);
+      this.markDown();
+      this.probe(FIRST_PROBE);
+    });
+    return this.checking;
   }
 
   /** Pings the server, one ping at a time and on a growing delay, until it is up. */
@@ -351,7 +543,10 @@ export class SessionConnection {
     this.retryTimer = undefined;
     this.probeTimer = undefined;
     this.abort?.(closedError());
+    this.serving?.fail(closedError());
+    this.serving = undefined;
     this.unwatch?.();
+    this.unwatchTopology?.();
     if (this.options.connection !== undefined) return;
     if (this.options.client !== undefined) {
       // Not waited for: the user's client (or promise) may take as long as it likes. An open

@@ -2,7 +2,13 @@
 export interface MongooseStoreEvents {
   /** The server can be reached; express-session serves sessions again. */
   connect: [];
-  /** The server cannot be reached; express-session serves requests without a session. */
+  /**
+   * The server cannot be reached: the driver lists no server to send operations to, a ping
+   * after an operation's network error found no answer within 1 s, or no server could be
+   * selected within `waitForServer` ms. One operation that timed out while the server answers
+   * pings is no outage and says nothing. express-session serves requests without a session
+   * until `connect`.
+   */
   disconnect: [];
   /** An error nobody awaits. Only emitted while someone listens; otherwise logged with `debug`. */
   error: [err: Error];

@@ -11,6 +11,8 @@ import { passportUser, type UserIdOf } from './users.js';
 export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
 /** 60 s, in milliseconds: the sweeper interval used when the server refuses the TTL index. */
 export const FALLBACK_LIFECHECK = 60_000;
+/** 5 s, in milliseconds: the `waitForServer` default. */
+export const DEFAULT_WAIT_FOR_SERVER = 5_000;
 /** The largest delay a Node timer accepts, in milliseconds. */
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -63,6 +65,15 @@ export interface MongooseStoreOptions {
   clientPromise?: Promise<mongo.MongoClient>;
   /** Passed to mongoose when the store opens its own connection. Default `{}`. */
   connectionOptions?: ConnectOptions;
+  /**
+   * How long a session operation waits for a server, in milliseconds, while none can be
+   * selected (the database is down or out of reach, at start or later): then it fails with
+   * `ERR_SERVER_UNAVAILABLE`, the store says `disconnect`, and the connect goes on in the
+   * background. The store's own bound: the connection's `serverSelectionTimeoutMS` (the
+   * driver's 30 s by default) is left as it is. While a server is there it costs nothing.
+   * Default `5000`.
+   */
+  waitForServer?: number;
   /**
    * How sessions are stored: `'json'` (an exact JSON round trip, like MemoryStore),
    * `'bson'` (a queryable subdocument) or your own {@link SessionSerializer}. Default `'json'`.
@@ -139,6 +150,7 @@ const KNOWN = new Set<string>([
   'client',
   'clientPromise',
   'connectionOptions',
+  'waitForServer',
   'serializer',
   'userId',
   'legacy',
@@ -173,9 +185,27 @@ const PEER_OPTIONS: Record<string, string> = {
 
 /** connect-mongo's default ttl, 14 days in seconds: as milliseconds here, only 20 minutes. */
 const CONNECT_MONGO_DEFAULT_TTL_S = 1_209_600;
+/** The code of the process warning about a `ttl` that may be in seconds. */
+export const TTL_WARNING_CODE = 'CONNECT_MONGOOSE_SESSION_TTL_SECONDS';
+let ttlWarned = false;
 
-/** connect-mongo options whose name we share but whose unit differs. */
+/**
+ * Warns, once per process, where people look (stderr, or a `'warning'` listener), that a short
+ * `ttl` may be connect-mongo's seconds. Without the value: the warning is the same for every
+ * store, and `--disable-warning=<code>` silences it.
+ */
+function warnTtlSeconds(): void {
+  if (ttlWarned) return;
+  ttlWarned = true;
+  process.emitWarning(
+    `connect-mongoose-session: ttl is in milliseconds; ${CONNECT_MONGO_DEFAULT_TTL_S} or less is 20 minutes or less. If it was meant in seconds, as connect-mongo took them, multiply it by 1000.`,
+    { code: TTL_WARNING_CODE },
+  );
+}
+
+/** Options whose name connect-mongo shares (or resembles) but whose unit differs. */
 const SECONDS_HINT = ' (in milliseconds here: connect-mongo took seconds)';
+const SHARED_DURATIONS = new Set(['ttl', 'touchAfter', 'lifecheck']);
 
 function unknownOption(key: string): TypeError {
   const instead = PEER_OPTIONS[key];
@@ -193,7 +223,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 function duration(name: string, v: unknown, min: number, hint = '', max = MAX_TIMER): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
     throw typeError(
-      `${name}: expected ${hint}milliseconds from ${min} to ${max}, got ${String(v)}${SECONDS_HINT}`,
+      `${name}: expected ${hint}milliseconds from ${min} to ${max}, got ${String(v)}${SHARED_DURATIONS.has(name) ? SECONDS_HINT : ''}`,
     );
   }
   return v;
@@ -295,6 +325,11 @@ export function resolveOptions(
   uris: MongooseStoreUris,
   opts: MongooseStoreOptions | undefined,
 ): ResolvedOptions {
+  // connect-mongo's call shape, createStore({ mongoUrl, ... }): say what to write instead.
+  if (isPlainObject(uris))
+    throw typeError(
+      'uris: got an object; pass the URI as the first argument and the options as the second: createStore(uri, options), or createStore(null, { connection | client | clientPromise })',
+    );
   const o: unknown = opts ?? {};
   if (!isPlainObject(o)) throw typeError('options: expected an object');
   for (const key of Object.keys(o)) {
@@ -348,12 +383,10 @@ export function resolveOptions(
   // Only the function form may give it, for the sessions it means to end.
   if (typeof ttl !== 'function') duration('ttl', ttl, 1, 'a function or ', MAX_TTL);
   // connect-mongo's ttl was in seconds: its 1209600 (14 days) is 20 minutes here.
-  if (typeof ttl === 'number' && ttl <= CONNECT_MONGO_DEFAULT_TTL_S)
-    log(
-      'WARNING: ttl is %d ms (%d min); if that was meant as seconds, as connect-mongo took them, multiply by 1000',
-      ttl,
-      Math.round(ttl / 60_000),
-    );
+  if (typeof ttl === 'number' && ttl <= CONNECT_MONGO_DEFAULT_TTL_S) {
+    log('ttl is %d ms (%d min): warned once per process', ttl, Math.round(ttl / 60_000));
+    warnTtlSeconds();
+  }
 
   const lifecheck = given.lifecheck;
   if (lifecheck !== undefined && lifecheck !== -1)
@@ -385,6 +418,7 @@ export function resolveOptions(
     ttl,
     lifecheck,
     touchAfter: duration('touchAfter', given.touchAfter ?? 0, 0),
+    waitForServer: duration('waitForServer', given.waitForServer ?? DEFAULT_WAIT_FOR_SERVER, 1),
     autoIndex,
     connectionOptions,
     serializer,

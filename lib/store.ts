@@ -4,7 +4,7 @@ import type { Connection, mongo } from 'mongoose';
 import { type Callback, rethrowLater, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
-import { SessionConnection } from './connection.js';
+import { SessionConnection, unavailableError } from './connection.js';
 import type { SessionDocument } from './document.js';
 import { MongooseStoreError, typeError } from './errors.js';
 import type { MongooseStoreEvents } from './events.js';
@@ -89,7 +89,7 @@ export class MongooseStore extends Store {
       failed: (err) => {
         // A sweep cut short by close() is no news.
         if (this.closed) return;
-        this.connection.suspect(err);
+        void this.connection.suspect(err);
         this.report(err);
       },
       refused: (reason, every) => this.emit('ttlRefused', reason, every),
@@ -255,9 +255,10 @@ export class MongooseStore extends Store {
 
   private async collection(): Promise<mongo.Collection<SessionDocument>> {
     if (this.closed) throw closedError();
-    if (this.coll !== undefined) return this.coll;
+    // While the driver lists a server, operations go straight to it: no timer, no wait.
+    if (this.coll !== undefined && this.connection.usable() !== undefined) return this.coll;
     // From the connection the open gives, not from onUp: that may come a tick later.
-    const conn = await this.connection.open();
+    const conn = await this.connection.serve();
     this.coll ??= (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
     return this.coll;
   }
@@ -271,11 +272,13 @@ export class MongooseStore extends Store {
     callback: Callback<T> | undefined,
   ): Promise<T> | undefined {
     return settle(
-      work().catch((err: unknown) => {
+      work().catch(async (err: unknown) => {
         if (this.closed && !(err instanceof TypeError)) throw closedError();
-        // A network error here may be the first sign of an outage: the store says so now.
-        this.connection.suspect(err);
-        throw err;
+        // A network error here may be the first sign of an outage: a ping tells, and an
+        // outage is said before this error is given.
+        await this.connection.suspect(err);
+        if (this.closed && !(err instanceof TypeError)) throw closedError();
+        throw unavailableError(err);
       }),
       callback,
     );

@@ -70,8 +70,11 @@ describeIf(launchable(server.mongodBinary), 'a server that is down at start', ()
     expect(seen.unhandled).toEqual([]);
   });
 
-  it('fails operations with a clear error within the selection timeout', () => {
-    expect(seen.downError).toMatch(/ECONNREFUSED|Server selection timed out/);
+  it('fails operations with ERR_SERVER_UNAVAILABLE in one line within the selection timeout', () => {
+    expect(seen.downCode).toBe('ERR_SERVER_UNAVAILABLE');
+    expect(seen.downError).toMatch(/^connect-mongoose-session: no server could be selected/);
+    expect(seen.downError).not.toMatch(/\n|mongodb:\/\/|127\.0\.0\.1/);
+    expect(seen.downCause).toMatch(/ECONNREFUSED|Server selection timed out/);
     expect(seen.downMs).toBeLessThan(5_000);
   });
 

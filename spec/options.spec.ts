@@ -1,5 +1,5 @@
 import mongoose from 'mongoose';
-import { DEFAULT_TTL, jsonSerializer } from '../lib/index';
+import { createStore, DEFAULT_TTL, jsonSerializer } from '../lib/index';
 import { resolveOptions } from '../lib/options';
 
 const URI = 'mongodb://127.0.0.1:27017/app';
@@ -13,6 +13,7 @@ describe('resolveOptions', () => {
       ttl: DEFAULT_TTL,
       touchAfter: 0,
       autoIndex: true,
+      waitForServer: 5_000,
     });
     expect(o.lifecheck).toBeUndefined();
     expect(o.serializer).toBe(jsonSerializer);
@@ -51,6 +52,9 @@ describe('resolveOptions', () => {
     ['a lifecheck over the timer limit', URI, { lifecheck: 2 ** 31 }, /lifecheck:/],
     ['a negative touchAfter', URI, { touchAfter: -1 }, /touchAfter:/],
     ['a NaN touchAfter', URI, { touchAfter: Number.NaN }, /touchAfter:/],
+    ['a waitForServer of 0', URI, { waitForServer: 0 }, /waitForServer: expected milliseconds/],
+    ['a waitForServer that is a string', URI, { waitForServer: '5s' }, /waitForServer:/],
+    ['a waitForServer over the timer limit', URI, { waitForServer: 2 ** 31 }, /waitForServer:/],
     ['a non-boolean autoIndex', URI, { autoIndex: 'yes' }, /autoIndex:/],
     [
       'connectionOptions that are not an object',
@@ -95,6 +99,48 @@ describe('resolveOptions', () => {
       expect(() => resolveOptions(URI, { [name]: -2 } as never)).toThrow(
         /milliseconds here: connect-mongo took seconds/,
       );
+    },
+  );
+
+  it('accepts a waitForServer in milliseconds', () => {
+    expect(resolveOptions(URI, { waitForServer: 250 }).waitForServer).toBe(250);
+  });
+
+  it("warns once per process, with a code and without the value, of a ttl that may be connect-mongo's seconds", () => {
+    const emitWarning = jest.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    try {
+      // A module of its own: the once-per-process flag starts unset whatever ran before.
+      let fresh: typeof import('../lib/options') | undefined;
+      jest.isolateModules(() => {
+        fresh = require('../lib/options');
+      });
+      const { resolveOptions: resolve, TTL_WARNING_CODE } =
+        fresh as typeof import('../lib/options');
+      resolve(URI, { ttl: DEFAULT_TTL });
+      expect(emitWarning).not.toHaveBeenCalled();
+      resolve(URI, { ttl: 24 * 3600 });
+      resolve(URI, { ttl: 14 * 24 * 3600 });
+      expect(emitWarning).toHaveBeenCalledTimes(1);
+      const [message, options] = emitWarning.mock.calls[0] as [string, { code?: string }];
+      expect(options).toMatchObject({ code: TTL_WARNING_CODE });
+      expect(message).toMatch(/^connect-mongoose-session: ttl is in milliseconds/);
+      expect(message).toMatch(/multiply it by 1000/);
+      expect(message).not.toContain('86400');
+    } finally {
+      emitWarning.mockRestore();
+    }
+  });
+
+  it.each([
+    ['{ mongoUrl }', { mongoUrl: URI }],
+    ['{ client }', { client: {} }],
+  ])(
+    "refuses connect-mongo's call shape createStore(%s) with a TypeError that says to pass the URI first",
+    (_what, first) => {
+      const attempt = () => createStore(first as never);
+      expect(attempt).toThrow(TypeError);
+      expect(attempt).toThrow(/^connect-mongoose-session: uris: got an object/);
+      expect(attempt).toThrow(/pass the URI as the first argument/);
     },
   );
 
