@@ -35,8 +35,11 @@ export interface MongooseStoreOptions {
    */
   lifecheck?: number;
   /**
-   * A `touch` skips its write while the stored expiry was refreshed less than this many
-   * milliseconds ago. Default `0`: every touch writes.
+   * A `touch` skips its write while it would move the stored expiry forward by less than this
+   * many milliseconds; `0` writes every touch. A shorter expiry is always written.
+   * Default: adaptive, 1 % of the session's lifetime and at most 60000 (a minute): a 14-day
+   * session is written at most once a minute, a 30-minute one every 18 s, and the stored
+   * expiry never lags the cookie by more than that.
    */
   touchAfter?: number;
   /** Create and check the TTL index on `expiresAt` at start. Default `true`. */
@@ -119,9 +122,18 @@ export type ResolvedOptions = Readonly<
   Required<
     Omit<
       MongooseStoreOptions,
-      'connection' | 'lifecheck' | 'serializer' | 'userId' | 'client' | 'clientPromise' | 'secret'
+      | 'connection'
+      | 'lifecheck'
+      | 'serializer'
+      | 'userId'
+      | 'client'
+      | 'clientPromise'
+      | 'secret'
+      | 'touchAfter'
     >
   > & {
+    /** `undefined` means "not given": adaptive (see `touchSlack` in lib/expiry.ts). */
+    touchAfter: number | undefined;
     /** The user's client (or its promise) to run on, when given. */
     client: mongo.MongoClient | Promise<mongo.MongoClient> | undefined;
     /** The merged connection string, when the store opens its own connection. */
@@ -417,7 +429,8 @@ export function resolveOptions(
     collection,
     ttl,
     lifecheck,
-    touchAfter: duration('touchAfter', given.touchAfter ?? 0, 0),
+    touchAfter:
+      given.touchAfter === undefined ? undefined : duration('touchAfter', given.touchAfter, 0),
     waitForServer: duration('waitForServer', given.waitForServer ?? DEFAULT_WAIT_FOR_SERVER, 1),
     autoIndex,
     connectionOptions,

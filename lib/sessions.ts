@@ -160,8 +160,10 @@ export class Sessions {
    */
   fresh(sid: string, session: SessionData): boolean {
     const record = this.records.of(session, sid);
-    // Unknown, or read under an older secret: this write is what re-encrypts it.
+    // Unknown, read under an older secret (this write re-encrypts it), or a peer's document
+    // to be rewritten in our shape: written.
     if (record === undefined || record.stale !== undefined || record.expiresAt === 0) return false;
+    if (record.peer !== undefined && !this.options.legacy) return false;
     if (session?.cookie == null) return false;
     let at: number;
     try {

@@ -127,7 +127,7 @@ export class MongooseStore extends Store {
     // The common case with touchAfter is "nothing to write": decide it here, without an
     // async chain, and still call back asynchronously.
     if (
-      this.options.touchAfter > 0 &&
+      this.options.touchAfter !== 0 &&
       !this.closed &&
       typeof sid === 'string' &&
       this.sessions.fresh(sid, session)

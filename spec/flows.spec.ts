@@ -100,8 +100,8 @@ describe('express-session with the store', () => {
       .expect(200, '1');
   });
 
-  it('with rolling, touches an unmodified session: expiresAt and the stored cookie move forward', async () => {
-    const store = await db.open();
+  it('with rolling and touchAfter 0, touches an unmodified session: expiresAt and the stored cookie move forward', async () => {
+    const store = await db.open({ touchAfter: 0 });
     const agent = request.agent(app(store, { rolling: true }));
     const res = await agent.get('/count').expect(200, '1');
     const id = sidOf(res.headers['set-cookie'][0]);
@@ -113,6 +113,28 @@ describe('express-session with the store', () => {
     expect(second?.expiresAt.getTime()).toBeGreaterThan(first?.expiresAt.getTime() ?? 0);
     const stored = (await store.get(id)) as unknown as { cookie: { expires: string } };
     expect(new Date(stored.cookie.expires).getTime()).toBe(second?.expiresAt.getTime());
+  });
+
+  it('with rolling at the default touchAfter, writes a touch only once it would move the expiry by 1 % of the lifetime', async () => {
+    const store = await db.open();
+    // A 60 s session: 1 % is 600 ms.
+    const agent = request.agent(app(store, { rolling: true }));
+    const res = await agent.get('/count').expect(200, '1');
+    const id = sidOf(res.headers['set-cookie'][0]);
+    const expiryOf = async () => (await sessions().findOne({ _id: id }))?.expiresAt.getTime();
+    const first = await expiryOf();
+    const sent = Date.now();
+    await agent.get('/peek').expect(200, '1');
+    // Sent within the 600 ms: its touch is skipped, and the cookie is still sent (rolling).
+    if (Date.now() - sent < 500) expect(await expiryOf()).toBe(first);
+    // The time it takes for the expiry to move by more than 1 % of the session's life.
+    await new Promise((r) => setTimeout(r, 700));
+    const again = await agent.get('/peek').expect(200, '1');
+    expect(again.headers['set-cookie']).toBeDefined();
+    const moved = (await expiryOf()) ?? 0;
+    expect(moved).toBeGreaterThan(first ?? 0);
+    const stored = (await store.get(id)) as unknown as { cookie: { expires: string } };
+    expect(new Date(stored.cookie.expires).getTime()).toBe(moved);
   });
 
   it('with saveUninitialized: false, stores nothing and sets no cookie for an untouched session', async () => {

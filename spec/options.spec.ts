@@ -11,11 +11,12 @@ describe('resolveOptions', () => {
       uri: URI,
       collection: 'sessions',
       ttl: DEFAULT_TTL,
-      touchAfter: 0,
       autoIndex: true,
       waitForServer: 5_000,
     });
     expect(o.lifecheck).toBeUndefined();
+    // Adaptive: see touchSlack.
+    expect(o.touchAfter).toBeUndefined();
     expect(o.serializer).toBe(jsonSerializer);
     expect(Object.isFrozen(o)).toBe(true);
   });

@@ -131,8 +131,8 @@ describe('resave: true', () => {
     expect(await coll.countDocuments()).toBe(0);
   });
 
-  it('moves the expiry and the stored cookie forward with rolling: true', async () => {
-    const { store, coll } = await open();
+  it('moves the expiry and the stored cookie forward with rolling: true and touchAfter 0', async () => {
+    const { store, coll } = await open({ touchAfter: 0 });
     const agent = request.agent(app(store, true).app);
     await agent.get('/change?op=init').expect(200);
     const [before] = await coll.find().toArray();
