@@ -1,5 +1,6 @@
 import type { SessionData } from 'express-session';
 import mongoose from 'mongoose';
+import type { DeviceMeta } from './devices.js';
 import { isPeer, type OwnFields, type SessionDocument, type SessionUpdate } from './document.js';
 import { MongooseStoreError } from './errors.js';
 import { decodeLegacy, formOf, type PeerForm } from './legacy.js';
@@ -70,6 +71,21 @@ export class SessionCodec {
   /** The stored cookie of `session`: what a touch writes beside the expiry. */
   cookie(sid: string, session: SessionData): unknown {
     return this.sealing.sealCookie(sid, this.serialize(plainCookie(session?.cookie)));
+  }
+
+  /** The stored device value of session `sid`, sealed as its data is. */
+  sealDevice(sid: string, device: DeviceMeta): unknown {
+    return this.sealing.sealDevice(sid, device);
+  }
+
+  /** The device a stored value holds; `undefined` when none, or when it does not open. */
+  device(sid: string, stored: unknown): DeviceMeta | undefined {
+    try {
+      return this.sealing.openDevice(sid, stored);
+    } catch {
+      // Only ever shown to the user it belongs to: a device that does not open is not shown.
+      return undefined;
+    }
   }
 
   /** What the `user` field of `userId`'s sessions may hold: the filter of the user methods. */

@@ -18,6 +18,15 @@ export interface SessionDocument {
   session: unknown;
   /** The session's user (see the `userId` option); absent for a session without one. */
   user?: string;
+  /** When the session was first stored. No `set` or `touch` moves it. Absent from old documents. */
+  createdAt?: Date;
+  /** When the session was last written by a `set` or a touch that wrote (so within `touchAfter`). */
+  lastSeenAt?: Date;
+  /**
+   * The device that uses the session, with the `metadata` option: `{ ip?, userAgent? }` in
+   * clear, or that object sealed as text under `secret`.
+   */
+  device?: unknown;
   /**
    * Only in a document in the shape of connect-mongo or connect-mongodb-session: its expiry.
    * Such a document is read in place. With `legacy` on, this store writes that shape too, so
@@ -33,6 +42,19 @@ export type SessionUpdate = mongo.UpdateFilter<SessionDocument>;
 
 /** The fields a full write of a session in this store's shape sets. */
 export type OwnFields = Pick<SessionDocument, 'expiresAt' | 'cookie' | 'session' | 'user'>;
+
+/** What a write adds beside the session's own fields: when it was seen, and on what. */
+export interface Presence {
+  /** Now: the write's `lastSeenAt`. */
+  seenAt: Date;
+  /**
+   * `createdAt` to set when the document may not have one (a session read without it);
+   * `undefined` when it has one. A new document gets `seenAt` on insert either way.
+   */
+  createdAt: Date | undefined;
+  /** The stored `device` value to write, when it changed; `undefined` to leave it. */
+  device: unknown;
+}
 
 /** The fields a full write in a peer's shape sets. */
 export type PeerFields = Required<Pick<SessionDocument, 'expires' | 'session'>>;
@@ -138,13 +160,18 @@ export function holds(doc: SessionDocument, expected: Expected): boolean {
  * are, so that fields another feature or program keeps survive a `set`; a peer's expiry is
  * removed, so the document is ours from then on.
  */
-export function fullWrite(fields: OwnFields): SessionUpdate {
+export function fullWrite(fields: OwnFields, presence: Presence): SessionUpdate {
   const { user, ...own } = fields;
   const $unset: Record<string, ''> = { expires: '', lastModified: '' };
-  const $set: Partial<SessionDocument> = own;
+  const $set: Partial<SessionDocument> = { ...own, lastSeenAt: presence.seenAt };
   if (user === undefined) $unset.user = '';
   else $set.user = user;
-  return { $set, $unset };
+  if (presence.device !== undefined) $set.device = presence.device;
+  if (presence.createdAt !== undefined) {
+    $set.createdAt = presence.createdAt;
+    return { $set, $unset };
+  }
+  return { $set, $unset, $setOnInsert: { createdAt: presence.seenAt } };
 }
 
 /**
@@ -156,9 +183,27 @@ export function peerWrite(fields: PeerFields): SessionUpdate {
   return { $set: fields, $unset: { expiresAt: '', cookie: '', user: '' } };
 }
 
-/** The update that moves a session's expiry and stored cookie: never its data or user. */
-export function touchWrite(expiresAt: Date, cookie: unknown): SessionUpdate {
-  return { $set: { expiresAt, cookie } };
+/**
+ * The update that moves a session's expiry and stored cookie, and when it was last seen: never
+ * its data or user.
+ */
+export function touchWrite(expiresAt: Date, cookie: unknown, presence: Presence): SessionUpdate {
+  const $set: Partial<SessionDocument> = { expiresAt, cookie, lastSeenAt: presence.seenAt };
+  if (presence.createdAt !== undefined) $set.createdAt = presence.createdAt;
+  if (presence.device !== undefined) $set.device = presence.device;
+  return { $set };
+}
+
+/**
+ * Of user `user`'s live sessions but `keep`, those past the `cap - 1` most recently seen: the
+ * ones to end so that, with `keep`, `cap` are left. Sorted least recently seen last.
+ */
+export function beyondCap(
+  user: string | { $in: string[] },
+  keep: string,
+  now: Date,
+): { filter: SessionFilter; sort: Record<string, 1 | -1> } {
+  return { filter: ofUser(user, now, [keep]), sort: { lastSeenAt: -1, _id: 1 } };
 }
 
 /**

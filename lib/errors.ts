@@ -83,6 +83,9 @@ export function typeError(message: string): TypeError {
   return new TypeError(`connect-mongoose-session: ${message}`);
 }
 
+/** The server's duplicate key error code (E11000). */
+export const DUPLICATE_KEY = 11000;
+
 /** The `code` a driver or server error carries, if any. */
 export function codeOf(err: unknown): unknown {
   return (err as { code?: unknown } | null)?.code;

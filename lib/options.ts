@@ -1,5 +1,7 @@
 import mongoose, { type Connection, type ConnectOptions, type mongo } from 'mongoose';
 import { MIN_SECRET_LENGTH, SessionCipher, secretsOf } from './cipher.js';
+import { type DeviceOptions, resolveDeviceOptions } from './device-options.js';
+import type { MetadataOption } from './devices.js';
 import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
 import { log } from './log.js';
@@ -78,6 +80,28 @@ export interface MongooseStoreOptions {
    */
   waitForServer?: number;
   /**
+   * What to record of the device that uses each session, for `listByUser`: `ip` (`req.ip`,
+   * so express's `trust proxy` applies) and `userAgent` (the `User-Agent` header, cut to 512
+   * characters). Recorded when the session is saved and whenever they change; sealed like the
+   * data under `secret`. Personal data: both off unless asked for. Default `{ ip: false,
+   * userAgent: false }`.
+   */
+  metadata?: MetadataOption;
+  /**
+   * An absolute lifetime, in milliseconds: a session ends at `createdAt + maxLifetime`
+   * however active it is (OWASP's absolute timeout); reads treat it as expired, and `set`
+   * and `touch` never move its expiry past that point. A session stored without `createdAt`
+   * (a peer's, or one from before 1.0) counts from its first write. Default: none.
+   */
+  maxLifetime?: number;
+  /**
+   * The most live sessions one user may have (see `userId`): when a `set` leaves a user with
+   * more, the least recently seen beyond the cap are deleted, never the one being saved.
+   * Concurrent sign-ins may leave one more for a moment, never fewer than the cap. Evictions
+   * are in the debug log. Default: none.
+   */
+  maxSessionsPerUser?: number;
+  /**
    * How sessions are stored: `'json'` (an exact JSON round trip, like MemoryStore),
    * `'bson'` (a queryable subdocument) or your own {@link SessionSerializer}. Default `'json'`.
    */
@@ -130,26 +154,30 @@ export type ResolvedOptions = Readonly<
       | 'clientPromise'
       | 'secret'
       | 'touchAfter'
+      | 'metadata'
+      | 'maxLifetime'
+      | 'maxSessionsPerUser'
     >
-  > & {
-    /** `undefined` means "not given": adaptive (see `touchSlack` in lib/expiry.ts). */
-    touchAfter: number | undefined;
-    /** The user's client (or its promise) to run on, when given. */
-    client: mongo.MongoClient | Promise<mongo.MongoClient> | undefined;
-    /** The merged connection string, when the store opens its own connection. */
-    uri: string | undefined;
-    connection: Connection | undefined;
-    /** `undefined` means "not given": the store decides from the server's answer. */
-    lifecheck: number | undefined;
-    serializer: SessionSerializer;
-    /** `undefined` when the feature is off. */
-    userId: UserIdOf | undefined;
-    /**
-     * What the secrets give, the keys derived (the strings themselves are not kept, so that
-     * printing the store shows none); `undefined` when sessions are stored in clear.
-     */
-    cipher: SessionCipher | undefined;
-  }
+  > &
+    DeviceOptions & {
+      /** `undefined` means "not given": adaptive (see `touchSlack` in lib/expiry.ts). */
+      touchAfter: number | undefined;
+      /** The user's client (or its promise) to run on, when given. */
+      client: mongo.MongoClient | Promise<mongo.MongoClient> | undefined;
+      /** The merged connection string, when the store opens its own connection. */
+      uri: string | undefined;
+      connection: Connection | undefined;
+      /** `undefined` means "not given": the store decides from the server's answer. */
+      lifecheck: number | undefined;
+      serializer: SessionSerializer;
+      /** `undefined` when the feature is off. */
+      userId: UserIdOf | undefined;
+      /**
+       * What the secrets give, the keys derived (the strings themselves are not kept, so that
+       * printing the store shows none); `undefined` when sessions are stored in clear.
+       */
+      cipher: SessionCipher | undefined;
+    }
 >;
 
 const KNOWN = new Set<string>([
@@ -163,6 +191,9 @@ const KNOWN = new Set<string>([
   'clientPromise',
   'connectionOptions',
   'waitForServer',
+  'metadata',
+  'maxLifetime',
+  'maxSessionsPerUser',
   'serializer',
   'userId',
   'legacy',
@@ -438,5 +469,6 @@ export function resolveOptions(
     userId: userId === false ? undefined : userId,
     legacy,
     cipher: secrets === undefined ? undefined : new SessionCipher(secrets),
+    ...resolveDeviceOptions(given),
   });
 }

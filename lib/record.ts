@@ -1,3 +1,4 @@
+import type { DeviceMeta } from './devices.js';
 import type { PeerForm } from './legacy.js';
 
 /**
@@ -12,6 +13,12 @@ export interface SessionRecord {
   data: unknown;
   /** The stored expiry, in epoch milliseconds, as last read or written. */
   expiresAt: number;
+  /** When it was first stored (epoch ms); `undefined` when the document had no `createdAt`. */
+  createdAt: number | undefined;
+  /** Its `user` field as stored, to tell a sign-in (the user cap is checked then). */
+  user: string | undefined;
+  /** The device recorded for it, to write a new one only when it changes. */
+  device: DeviceMeta | undefined;
   /** In a peer's shape, and in which form: the next write rewrites it whole. */
   peer: PeerForm | undefined;
   /**
@@ -57,14 +64,22 @@ export class SessionRecords {
       created,
       record?.sid === sid
         ? { ...record, inRequest: true }
-        : {
-            sid,
-            data: undefined,
-            expiresAt: 0,
-            peer: undefined,
-            inRequest: true,
-            stale: undefined,
-          },
+        : { ...blankRecord(sid), inRequest: true },
     );
   }
+}
+
+/** A record that knows nothing but the id: every write it guides is a full one. */
+export function blankRecord(sid: string): SessionRecord {
+  return {
+    sid,
+    data: undefined,
+    expiresAt: 0,
+    createdAt: undefined,
+    user: undefined,
+    device: undefined,
+    peer: undefined,
+    inRequest: false,
+    stale: undefined,
+  };
 }

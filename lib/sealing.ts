@@ -1,4 +1,5 @@
 import type { SessionCipher } from './cipher.js';
+import { type DeviceMeta, readDevice } from './devices.js';
 import type { SessionDocument } from './document.js';
 import { MongooseStoreError } from './errors.js';
 
@@ -30,6 +31,10 @@ export interface Sealing {
   sealCookie(sid: string, serialized: unknown): unknown;
   /** The serialized cookie of a stored value; throws `ERR_SESSION_DECRYPT` when sealed wrongly. */
   openCookie(sid: string, stored: unknown): unknown;
+  /** The stored device of session `sid`. */
+  sealDevice(sid: string, device: DeviceMeta): unknown;
+  /** The device a stored value holds; throws `ERR_SESSION_DECRYPT` when sealed wrongly. */
+  openDevice(sid: string, stored: unknown): DeviceMeta | undefined;
   /** What the `user` field holds for `userId`. */
   userField(userId: string): string;
   /** What the `user` field of `userId`'s sessions may hold: the user methods' query. */
@@ -45,6 +50,8 @@ export const plainSealing: Sealing = {
   openData: (_sid, stored) => stored,
   sealCookie: (_sid, serialized) => serialized,
   openCookie: (_sid, stored) => stored,
+  sealDevice: (_sid, device) => device,
+  openDevice: (_sid, stored) => readDevice(stored),
   userField: (userId) => userId,
   userQuery: (userId) => userId,
   stale: () => undefined,
@@ -83,6 +90,20 @@ export class SealedSealing implements Sealing {
 
   openCookie(sid: string, stored: unknown): unknown {
     return this.cipher.open(sid, 'cookie', stored);
+  }
+
+  sealDevice(sid: string, device: DeviceMeta): unknown {
+    return this.cipher.seal(sid, 'device', JSON.stringify(device));
+  }
+
+  openDevice(sid: string, stored: unknown): DeviceMeta | undefined {
+    if (stored === undefined) return undefined;
+    const text = this.cipher.open(sid, 'device', stored);
+    try {
+      return readDevice(JSON.parse(text));
+    } catch {
+      return undefined;
+    }
   }
 
   userField(userId: string): string {

@@ -154,21 +154,21 @@ export class MongooseStore extends Store {
   all(
     callback?: Callback<Record<string, SessionData>>,
   ): Promise<Record<string, SessionData>> | undefined {
-    return this.run(() => this.sessions.list(), callback);
+    return this.run(() => this.sessions.all.list(), callback);
   }
 
   /** How many live sessions there are. */
   length(): Promise<number>;
   length(callback: Callback<number>): void;
   length(callback?: Callback<number>): Promise<number> | undefined {
-    return this.run(() => this.sessions.countLive(), callback);
+    return this.run(() => this.sessions.all.count(), callback);
   }
 
   /** The seed's name for {@link MongooseStore.length}: how many live sessions there are. */
   count(): Promise<number>;
   count(callback: Callback<number>): void;
   count(callback?: Callback<number>): Promise<number> | undefined {
-    return this.run(() => this.sessions.countLive(), callback);
+    return this.run(() => this.sessions.all.count(), callback);
   }
 
   /**
@@ -218,14 +218,14 @@ export class MongooseStore extends Store {
   reencrypt(): Promise<number>;
   reencrypt(callback: Callback<number>): void;
   reencrypt(callback?: Callback<number>): Promise<number> | undefined {
-    return this.run(() => this.sessions.reencrypt(), callback);
+    return this.run(() => this.sessions.all.reencrypt(), callback);
   }
 
   /** Deletes every session. Works before the collection exists. */
   clear(): Promise<void>;
   clear(callback: Callback<void>): void;
   clear(callback?: Callback<void>): Promise<void> | undefined {
-    return this.run(() => this.sessions.removeAll(), callback);
+    return this.run(() => this.sessions.all.clear(), callback);
   }
 
   /**

@@ -1,9 +1,18 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import type { DecodedSession, SessionCodec } from './codec.js';
-import { ofUser, peerLive, peerLiveAmong, type SessionDocument } from './document.js';
-import { typeError } from './errors.js';
+import { handleOf } from './devices.js';
+import {
+  beyondCap,
+  byId,
+  ofUser,
+  peerLive,
+  peerLiveAmong,
+  type SessionDocument,
+} from './document.js';
+import { sidTag, typeError } from './errors.js';
 import { checkSid } from './ids.js';
+import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { checkUserId, ensureUserIndex, exceptIds, type UserIdOf, userOf } from './users.js';
 
@@ -15,6 +24,20 @@ export interface UserSession {
   expiresAt: Date;
   /** The session, as `get` would give it. */
   session: SessionData;
+  /**
+   * A name for the session that a page may render and send back to
+   * {@link MongooseStore.destroyByHandle}: the same for the session's whole life, and no
+   * cookie (its id cannot be had from it).
+   */
+  handle: string;
+  /** When the session was first stored; absent for one stored before (or by a peer). */
+  createdAt?: Date;
+  /** When it was last written by `set` or a touch that wrote: accurate to within `touchAfter`. */
+  lastSeenAt?: Date;
+  /** The client's IP, with the `metadata` option's `ip`. */
+  ip?: string;
+  /** The client's user agent, with the `metadata` option's `userAgent`. */
+  userAgent?: string;
 }
 
 /** What the user methods need from the session operations. */
@@ -56,8 +79,7 @@ export class UserSessions {
     const list: UserSession[] = [];
     for (const doc of docs) {
       const decoded = this.hooks.decode(doc);
-      if (decoded !== null)
-        list.push({ id: doc._id, expiresAt: doc.expiresAt, session: decoded.session });
+      if (decoded !== null) list.push(this.entry(doc, doc.expiresAt, decoded.session));
     }
     for (const found of await this.legacyOf(userIdOf, userId, now)) list.push(found);
     return list.sort((a, b) => b.expiresAt.getTime() - a.expiresAt.getTime());
@@ -80,6 +102,52 @@ export class UserSessions {
     return deleted;
   }
 
+  /**
+   * Deletes the one live session of `userId` named by `handle` (see {@link UserSession.handle});
+   * resolves to whether there was one. Another user's session is never touched: the delete is
+   * filtered by the user too.
+   */
+  async destroyHandle(userId: string, handle: unknown): Promise<boolean> {
+    const userIdOf = this.check(userId, 'destroyByHandle');
+    if (typeof handle !== 'string')
+      throw typeError(`destroyByHandle: handle must be a string, got ${typeof handle}`);
+    const now = new Date();
+    const coll = await this.collection();
+    const user = this.codec.userFilter(userId);
+    const ids = await coll.find(ofUser(user, now), { projection: { _id: 1 } }).toArray();
+    const mine = ids.find((doc) => handleOf(doc._id) === handle);
+    if (mine !== undefined)
+      return (await coll.deleteOne({ ...ofUser(user, now), ...byId(mine._id) })).deletedCount > 0;
+    const old = (await this.legacyOf(userIdOf, userId, now)).find((s) => s.handle === handle);
+    if (old === undefined) return false;
+    return (await coll.deleteMany(peerLiveAmong([old.id], now))).deletedCount > 0;
+  }
+
+  /**
+   * With `maxSessionsPerUser`: after session `sid` was saved with user field `user`, deletes
+   * that user's least recently seen live sessions beyond the cap, never `sid` itself.
+   */
+  async cap(sid: string, user: string): Promise<void> {
+    const max = this.options.maxSessionsPerUser;
+    if (max === undefined) return;
+    const coll = await this.collection();
+    const { filter, sort } = beyondCap(user, sid, new Date());
+    const over = await coll
+      .find(filter, { projection: { _id: 1 } })
+      .sort(sort)
+      .skip(max - 1)
+      .toArray();
+    if (over.length === 0) return;
+    const ids = over.map((doc) => doc._id);
+    const { deletedCount } = await coll.deleteMany({ ...filter, _id: { $in: ids } });
+    log(
+      'user cap %d: signed out %d older sessions as %s signed in',
+      max,
+      deletedCount,
+      sidTag(sid),
+    );
+  }
+
   /** Builds the index the user methods need (when the feature is on and `autoIndex` allows). */
   async prepare(coll: mongo.Collection<SessionDocument>): Promise<void> {
     if (this.options.userId === undefined || !this.options.autoIndex) return;
@@ -95,6 +163,17 @@ export class UserSessions {
     return userIdOf;
   }
 
+  /** One entry of a user's list. */
+  private entry(doc: SessionDocument, expiresAt: Date, session: SessionData): UserSession {
+    const entry: UserSession = { id: doc._id, expiresAt, session, handle: handleOf(doc._id) };
+    if (doc.createdAt instanceof Date) entry.createdAt = doc.createdAt;
+    if (doc.lastSeenAt instanceof Date) entry.lastSeenAt = doc.lastSeenAt;
+    const device = this.codec.device(doc._id, doc.device);
+    if (device?.ip !== undefined) entry.ip = device.ip;
+    if (device?.userAgent !== undefined) entry.userAgent = device.userAgent;
+    return entry;
+  }
+
   /** With `legacy`, the peers' live sessions whose user is `userId` (decoded one by one). */
   private async legacyOf(userIdOf: UserIdOf, userId: string, now: Date): Promise<UserSession[]> {
     if (!this.options.legacy) return [];
@@ -103,7 +182,7 @@ export class UserSessions {
     for (const doc of docs) {
       const decoded = this.hooks.decode(doc);
       if (decoded !== null && quietUserOf(userIdOf, decoded.session) === userId)
-        found.push({ id: doc._id, expiresAt: doc.expires as Date, session: decoded.session });
+        found.push(this.entry(doc, doc.expires as Date, decoded.session));
     }
     return found;
   }
