@@ -7,7 +7,8 @@ import {
   type KeyObject,
   randomFillSync,
 } from 'node:crypto';
-import { MongooseStoreError, typeError } from './errors.js';
+
+import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { LONE_SURROGATE } from './ids.js';
 
 /** The shortest `secret` accepted, in characters. */
@@ -71,10 +72,11 @@ export function secretsOf(secret: unknown): string[] {
   return list as string[];
 }
 
-function decryptError(why: string): MongooseStoreError {
+/** The error for a value of session `sid` that does not open: tagged, never the id itself. */
+function decryptError(sid: string, why: string): MongooseStoreError {
   return new MongooseStoreError(
     'ERR_SESSION_DECRYPT',
-    `a stored session could not be decrypted (${why}); it is treated as missing`,
+    `stored session ${sidTag(sid)} could not be decrypted (${why}); it is treated as missing`,
   );
 }
 
@@ -132,12 +134,12 @@ export class SessionCipher {
    */
   open(sid: string, field: string, sealed: unknown, bound = ''): string {
     const m = typeof sealed === 'string' ? SEALED.exec(sealed) : null;
-    if (m === null) throw decryptError('it is not encrypted, or not in this store’s format');
+    if (m === null) throw decryptError(sid, 'it is not encrypted, or not in this store’s format');
     const key = this.#byTag.get(m[1] as string);
-    if (key === undefined) throw decryptError('its key is not among the secrets');
+    if (key === undefined) throw decryptError(sid, 'its key is not among the secrets');
     const body = Buffer.from(m[2] as string, 'base64url');
-    if (!canonical(m[2] as string)) throw decryptError('it is not in this store’s format');
-    if (body.length < HEADER + TAG_BYTES) throw decryptError('it is truncated');
+    if (!canonical(m[2] as string)) throw decryptError(sid, 'it is not in this store’s format');
+    if (body.length < HEADER + TAG_BYTES) throw decryptError(sid, 'it is truncated');
     try {
       const d = createDecipheriv(
         'aes-256-gcm',
@@ -149,7 +151,7 @@ export class SessionCipher {
       const plain = d.update(body.subarray(HEADER, body.length - TAG_BYTES));
       return Buffer.concat([plain, d.final()]).toString('utf8');
     } catch {
-      throw decryptError('it does not authenticate: changed, or copied from another session');
+      throw decryptError(sid, 'it does not authenticate: changed, or copied from another session');
     }
   }
 

@@ -4,6 +4,7 @@ import { afterId, byId, isPeer, type SessionDocument } from './document.js';
 import { MongooseStoreError } from './errors.js';
 import type { GuardedWrites } from './guarded.js';
 import { log } from './log.js';
+import { retrying } from './retry.js';
 
 /** Sessions read per batch: the memory `reencrypt()` holds at once. */
 export const REENCRYPT_BATCH = 1_000;
@@ -28,12 +29,15 @@ interface Reencrypted {
 
 /**
  * Rewrites every live session still under an older secret with the newest, in passes over
- * the collection until one finds none to rewrite: a pass that rewrote anything is checked by
- * the next (on a server whose updates are not atomic, a touch under way may have put an old
- * value back). Sessions that cannot be read are left, and each kind is reported once through
- * `report`. Resolves to how many it rewrote.
- * @throws MongooseStoreError `ERR_REENCRYPT_INCOMPLETE` when sessions are still under an older
- *   secret after {@link REENCRYPT_PASSES} passes.
+ * the collection until one finds none to rewrite. Only such a pass says the work is done: a
+ * session rewritten by a pass may be put back under an older secret before the pass ends (an
+ * instance that still writes with an older secret first, or, on a server whose updates are not
+ * atomic, a touch under way). Sessions that cannot be read are left, and each kind is reported
+ * once through `report`. Each read and each guarded write is tried again after a transient
+ * server error (see {@link retrying}). Resolves to how many it rewrote.
+ * @throws MongooseStoreError `ERR_REENCRYPT_INCOMPLETE` when its last of
+ *   {@link REENCRYPT_PASSES} passes still found sessions under an older secret;
+ *   `ERR_SERVER_BUSY` when one step kept meeting a transient server error.
  */
 export async function reencryptAll(
   coll: mongo.Collection<SessionDocument>,
@@ -64,10 +68,12 @@ export async function reencryptAll(
         `reencrypt: ${unreadable} live sessions decrypt but cannot be read by the serializer; they were left as they are and read as missing`,
       ),
     );
-  if (left > 0)
+  // What the last pass rewrote may have been put back under an older secret since, unseen.
+  const unsure = left + (last as Reencrypted).rewritten;
+  if (unsure > 0)
     throw new MongooseStoreError(
       'ERR_REENCRYPT_INCOMPLETE',
-      `reencrypt: ${left} live sessions are still under an older secret after ${REENCRYPT_PASSES} passes (${rewritten} rewritten); is an instance still writing with an older secret first, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
+      `reencrypt: the last of ${REENCRYPT_PASSES} passes still found ${unsure} live sessions under an older secret (${left} of them left so; ${rewritten} rewritten in all); is an instance still writing with an older secret first, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
     );
   return rewritten;
 }
@@ -85,7 +91,10 @@ async function onePass(
   const done: Reencrypted = { rewritten: 0, left: 0, undecryptable: 0, unreadable: 0 };
   let after: string | undefined;
   for (;;) {
-    const docs = await coll.find(afterId(after)).sort({ _id: 1 }).limit(REENCRYPT_BATCH).toArray();
+    const filter = afterId(after);
+    const docs = await retrying('reencrypt: reading a batch', () =>
+      coll.find(filter).sort({ _id: 1 }).limit(REENCRYPT_BATCH).toArray(),
+    );
     if (docs.length === 0) break;
     after = (docs[docs.length - 1] as SessionDocument)._id;
     let next = 0;
@@ -123,9 +132,16 @@ async function rewrite(
     if (resealed === undefined) return 'skipped';
     // Only what is rewritten is guarded: a touch that moved the cookie meanwhile does not
     // stand in the way of re-encrypting the data.
-    if (await guarded.update(doc._id, resealed.expected, resealed.update)) return 'rewritten';
+    const sid: string = doc._id;
+    const { expected, update } = resealed;
+    // Safe to repeat: a write that landed though its answer was lost no longer matches, and
+    // the session is then read again, found current, and skipped.
+    const done = await retrying('reencrypt: rewriting a session', () =>
+      guarded.update(sid, expected, update),
+    );
+    if (done) return 'rewritten';
     // Changed meanwhile (a save, a touch, a delete): look again.
-    doc = await coll.findOne(byId(doc._id));
+    doc = await retrying('reencrypt: reading a session again', () => coll.findOne(byId(sid)));
   }
   return 'left';
 }

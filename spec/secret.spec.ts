@@ -1,5 +1,6 @@
 import type { SessionData } from 'express-session';
 import { mongo } from 'mongoose';
+import { sidTag } from '../lib/errors';
 import { bsonSerializer, MongooseStore, type MongooseStoreOptions } from '../lib/index';
 import { cookie, sid, useDatabase } from './support/server';
 
@@ -149,12 +150,14 @@ describe('secret', () => {
     expect(await raw().findOne({ _id: id })).toEqual(doc);
   });
 
-  describe('a session that does not decrypt reads as missing, reported once as ERR_SESSION_DECRYPT', () => {
+  describe('a session that does not decrypt reads as missing, reported once as ERR_SESSION_DECRYPT with its tag', () => {
     async function expectMissing(store: MongooseStore, id: string): Promise<void> {
       const seen = errors(store);
       expect(await store.get(id)).toBeNull();
       expect(seen).toHaveLength(1);
       expect(seen[0]).toMatchObject({ code: 'ERR_SESSION_DECRYPT' });
+      // Tagged, so an operator can tell which session it was, without the id itself.
+      expect(seen[0]?.message).toContain(sidTag(id));
       expect(seen[0]?.message).not.toContain(id);
       expect(seen[0]?.message).not.toContain(MARKER);
     }
