@@ -70,4 +70,23 @@ describe('a stray document in the lease collection', () => {
     );
     for (const { seen } of two) expect(seen.errors.map((e) => e.message)).toHaveLength(1);
   }, 30_000);
+
+  it('at the last term number, leaves each store sweeping alone, said once', async () => {
+    const name = uniqueCollection();
+    // Well-formed, but numbered so that no next term can be taken: only by hand.
+    await db.db
+      .collection(`${name}.lease`)
+      .insertOne({ _id: 2 ** 52, holder: null, term: 0, takenAt } as never);
+    const two = await Promise.all([sweeping(name), sweeping(name)]);
+    await eventually(
+      () => two.every((t) => t.seen.sweeps >= 3),
+      15_000,
+      'three sweeps by each store',
+    );
+    for (const { seen } of two) {
+      expect(seen.errors).toHaveLength(1);
+      expect(seen.errors[0]).toMatchObject({ code: 'ERR_LEASE_INVALID' });
+      expect(seen.errors[0].message).toMatch(/the last one a lease counts to .*sweeps alone/);
+    }
+  }, 30_000);
 });
