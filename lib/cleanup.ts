@@ -5,7 +5,9 @@ import { ensureTtlIndex } from './indexes.js';
 import { Lease, type LeaseTerm, leaseName } from './lease.js';
 import { log } from './log.js';
 import { FALLBACK_LIFECHECK, type ResolvedOptions } from './options.js';
+import { retrying } from './retry.js';
 import { type SessionDocument, ttlIndexSpec } from './schema.js';
+import { serverTime } from './server-time.js';
 import { Sweeper } from './sweeper.js';
 
 /** What cleanup tells the store. */
@@ -27,6 +29,7 @@ export interface CleanupHooks {
 export class Cleanup {
   private ttl: 'unknown' | 'ready' | 'refused' = 'unknown';
   private stopped = false;
+  private noServerTime = false;
   private readonly sweeper: Sweeper;
   private readonly lease: Lease;
 
@@ -59,6 +62,7 @@ export class Cleanup {
           );
         },
         failed: (err) => hooks.failed(err),
+        invalid: (err) => hooks.failed(err),
       },
     );
     this.sweeper = new Sweeper(
@@ -67,16 +71,48 @@ export class Cleanup {
         if (!this.lease.held) return undefined;
         // In bounded batches: a backlog of any size is worked through, never refused whole.
         // A holder whose term runs out stops between two batches; the next holder goes on.
+        // Each step is tried again after a transient error (a lock held, a primary stepping
+        // down), until the sweeper stops or the lease is lost; then the next holder goes on.
         const coll = (await collection()) as unknown as mongo.Collection;
         const stop = () => this.stopped || !this.lease.held;
-        let deleted = 0;
-        for (const [filter, field] of expiredSets(new Date(), this.options.legacy))
-          deleted += await deleteInBatches(coll, filter, field, stop);
-        log('swept %d expired sessions', deleted);
-        return deleted;
+        try {
+          const now = await retrying('the sweep', () => this.now(coll.db), stop);
+          let deleted = 0;
+          for (const [filter, field] of expiredSets(now, this.options.legacy))
+            deleted += await deleteInBatches(coll, filter, field, {
+              stopped: stop,
+              retry: 'the sweep',
+            });
+          log('swept %d expired sessions', deleted);
+          return deleted;
+        } catch (err) {
+          // Stopped, or the lease lost, while a step failed: not this store's sweep any more.
+          if (!stop()) throw err;
+          log(
+            'a sweep ended early (%s): the store stopped or the lease passed on',
+            (err as Error).name,
+          );
+          return undefined;
+        }
       },
       { swept: hooks.swept, failed: hooks.failed },
     );
+  }
+
+  /**
+   * The time to sweep by: the server's, so that a host whose clock runs ahead never deletes a
+   * live session. A server that does not tell its time leaves this host's clock, said once.
+   */
+  private async now(db: mongo.Db): Promise<Date> {
+    const time = await serverTime(db);
+    if (time !== undefined) return time;
+    if (!this.noServerTime) {
+      this.noServerTime = true;
+      log(
+        "the server's hello gives no localTime: sweeping by this host's clock, which must then agree with the other hosts'",
+      );
+    }
+    return new Date();
   }
 
   /** The sweeper's interval in milliseconds, or `undefined` while it is off. */

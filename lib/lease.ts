@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { mongo } from 'mongoose';
+import mongoose, { type mongo } from 'mongoose';
+import { codeOf, MongooseStoreError } from './errors.js';
 import { log } from './log.js';
 
 /**
@@ -25,6 +26,11 @@ export interface LeaseHooks {
   refused(err: Error): void;
   /** A heartbeat failed (once per run of failures); the next one tries again. */
   failed(err: Error): void;
+  /**
+   * A document in the lease collection is not a well-formed term (`ERR_LEASE_INVALID`): it is
+   * ignored, and said once per document. Or the terms ran out: then this instance sweeps alone.
+   */
+  invalid(err: MongooseStoreError): void;
 }
 
 /** The lease collection of the sessions collection `collection`. */
@@ -42,9 +48,34 @@ const REFUSED = new Set([13, 59, 73, 115, 238, 8000]);
 /** A holder stops calling itself one this share of a term before others may take over. */
 const MARGIN = 0.1;
 
-function codeOf(err: unknown): unknown {
-  return (err as { code?: unknown } | null)?.code;
+/**
+ * The highest term number: a renewal a millisecond would take 140,000 years to reach it, and
+ * up to it `n + 1` is exact in doubles (at 2^53 it equals `n`, and the chain would jam).
+ */
+const LAST_TERM = 2 ** 52;
+/** The longest term, in milliseconds: the longest delay a Node.js timer takes. */
+const LONGEST_TERM = 2 ** 31 - 1;
+/** Stray documents an instance remembers having reported; past that, it only logs. */
+const REPORTED_MAX = 100;
+/** The holder of a stray document that sits where a term would: nobody's name. */
+const NOBODY = '';
+
+/** Whether `id` can number a term: a whole number from 1 to {@link LAST_TERM}. */
+function isTermNumber(id: unknown): id is number {
+  return typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= LAST_TERM;
 }
+
+/** What is wrong with the holder and term of `doc`, in words; `undefined` when nothing is. */
+function flawOf(doc: mongo.Document): string | undefined {
+  if (doc.holder !== null && typeof doc.holder !== 'string')
+    return 'its holder is neither a string nor null';
+  const term: unknown = doc.term;
+  if (typeof term !== 'number' || !Number.isFinite(term) || term < 0 || term > LONGEST_TERM)
+    return `its term is not a number of milliseconds from 0 to ${LONGEST_TERM}`;
+  return undefined;
+}
+
+const BAD_NUMBER = 'its _id is not a whole number from 1 to 2^52';
 
 /**
  * A lease that lets one of many stores on a collection sweep it, kept in the database.
@@ -73,6 +104,8 @@ export class Lease {
   private term = 0;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  /** The stray documents already reported, by `_id` and flaw. */
+  private readonly reported = new Set<string>();
   /** The collection of the last heartbeat: `close()` gives the lease up through it. */
   private coll: mongo.Collection<LeaseTerm> | undefined;
 
@@ -126,6 +159,12 @@ export class Lease {
         this.failing = false;
       },
       (err: Error) => {
+        if (err instanceof MongooseStoreError && err.code === 'ERR_LEASE_INVALID') {
+          // The terms ran out: no insert can win one again, so sweep as without a lease.
+          this.alone = true;
+          this.hooks.invalid(err);
+          return;
+        }
         if (REFUSED.has(codeOf(err) as number)) {
           this.alone = true;
           this.hooks.refused(err);
@@ -163,6 +202,12 @@ export class Lease {
     const silent = newest !== undefined && performance.now() - newest.seenAt >= newest.term;
     if (this.stopped || !(mine || free || silent)) return;
     const n = (newest?.n ?? 0) + 1;
+    if (n > LAST_TERM)
+      throw new MongooseStoreError(
+        'ERR_LEASE_INVALID',
+        `the newest term in ${coll.collectionName} is the last one a lease counts to (2^52), which only a document written by hand can reach; ` +
+          'this store sweeps alone from now on. Drop that collection to start the lease afresh',
+      );
     const sent = performance.now();
     try {
       await coll.insertOne({ _id: n, holder: this.me, term: this.term, takenAt: new Date() });
@@ -186,15 +231,71 @@ export class Lease {
     }
   }
 
-  /** Reads the newest term, and remembers when it was first seen. */
+  /**
+   * Reads the newest term, and remembers when it was first seen.
+   *
+   * A document that is not a well-formed term is ignored, and reported once. One numbered
+   * outside the terms' range (a string or an object sorts above every number) is skipped
+   * with a second read of the range. One that is numbered as a term but whose holder or
+   * term is wrong still takes up its number: the chain goes on above it, and it is watched
+   * as a term of this instance's length held by nobody, so it is taken over once it has
+   * been seen for a whole term, as a silent holder's would be.
+   */
   private async observe(coll: mongo.Collection<LeaseTerm>): Promise<Lease['newest']> {
-    const [doc] = await coll.find({}, { sort: { _id: -1 }, limit: 1 }).toArray();
+    let doc: mongo.Document | undefined = (
+      await coll.find({}, { sort: { _id: -1 }, limit: 1 }).toArray()
+    )[0];
+    if (doc !== undefined && !isTermNumber(doc._id)) {
+      this.stray(coll, doc, BAD_NUMBER);
+      doc = await this.newestNumbered(coll);
+    }
     if (doc === undefined) {
       this.newest = undefined;
-    } else if (this.newest?.n !== doc._id || this.newest.holder !== doc.holder) {
-      this.newest = { n: doc._id, holder: doc.holder, term: doc.term, seenAt: performance.now() };
+      return undefined;
+    }
+    const flaw = flawOf(doc);
+    if (flaw !== undefined) this.stray(coll, doc, flaw);
+    const n = doc._id as number;
+    const holder = flaw === undefined ? (doc.holder as string | null) : NOBODY;
+    const term = flaw === undefined ? (doc.term as number) : this.term;
+    if (this.newest?.n !== n || this.newest.holder !== holder) {
+      this.newest = { n, holder, term, seenAt: performance.now() };
     }
     return this.newest;
+  }
+
+  /** The document with the highest term number, skipping (and reporting) fractional ones. */
+  private async newestNumbered(
+    coll: mongo.Collection<LeaseTerm>,
+  ): Promise<mongo.Document | undefined> {
+    const cursor = coll
+      .find({ _id: { $gte: 1, $lte: LAST_TERM } }, { sort: { _id: -1 } })
+      .batchSize(4);
+    try {
+      for await (const doc of cursor as AsyncIterable<mongo.Document>) {
+        if (isTermNumber(doc._id)) return doc;
+        this.stray(coll, doc, BAD_NUMBER);
+      }
+      return undefined;
+    } finally {
+      await cursor.close();
+    }
+  }
+
+  /** Reports a stray document once, by what is wrong with it: never by what it holds. */
+  private stray(coll: mongo.Collection<LeaseTerm>, doc: mongo.Document, flaw: string): void {
+    const key = `${flaw}\u0000${mongoose.mongo.BSON.EJSON.stringify({ _id: doc._id })}`;
+    if (this.reported.has(key)) return;
+    const message =
+      `a document in ${coll.collectionName} is not a term of the sweep lease (${flaw}); ` +
+      'it is ignored, and the lease goes on without it. Delete it';
+    if (this.reported.size >= REPORTED_MAX) {
+      log('%s', message);
+      return;
+    }
+    this.reported.add(key);
+    log('%s', message);
+    this.hooks.invalid(new MongooseStoreError('ERR_LEASE_INVALID', message));
   }
 
   private async release(): Promise<void> {

@@ -49,8 +49,7 @@ describe('deleteInBatches', () => {
       coll as unknown as mongo.Collection,
       { expiresAt: { $lte: new Date() } },
       'expiresAt',
-      () => false,
-      3,
+      { batch: 3 },
     );
     expect(n).toBe(expired.length);
     expect(Math.max(...deletes)).toBeLessThanOrEqual(3);
@@ -63,15 +62,37 @@ describe('deleteInBatches', () => {
     const coll = client.db(db.name).collection<Doc>('stop');
     await coll.insertMany(docs(10, -1_000, 'x'));
     let rounds = 0;
-    const n = await deleteInBatches(
-      coll as unknown as mongo.Collection,
-      {},
-      '_id',
-      () => rounds++ > 0,
-      4,
-    );
+    const n = await deleteInBatches(coll as unknown as mongo.Collection, {}, '_id', {
+      stopped: () => rounds++ > 0,
+      batch: 4,
+    });
     expect(n).toBe(4);
     expect(await coll.countDocuments()).toBe(6);
+  });
+
+  it('with retry, runs a round again after a transient error and deletes everything once', async () => {
+    const coll = client.db(db.name).collection<Doc>('busy');
+    await coll.insertMany(docs(10, -1_000, 'b'));
+    // The second and third deletes meet a lock, as FerretDB 1.x on SQLite answers under load.
+    let calls = 0;
+    const busy = new Proxy(coll, {
+      get(target, key, receiver) {
+        if (key !== 'deleteMany') return Reflect.get(target, key, receiver);
+        return (...args: Parameters<typeof coll.deleteMany>) => {
+          calls += 1;
+          if (calls === 2 || calls === 3)
+            return Promise.reject(new Error('database is locked (5) (SQLITE_BUSY)'));
+          return target.deleteMany(...args);
+        };
+      },
+    });
+    const n = await deleteInBatches(busy as unknown as mongo.Collection, {}, '_id', {
+      batch: 4,
+      retry: 'test sweep',
+    });
+    expect(n).toBe(10);
+    expect(calls).toBe(5);
+    expect(await coll.countDocuments()).toBe(0);
   });
 });
 

@@ -22,7 +22,12 @@ function leaseOn(coll: mongo.Collection<LeaseTerm>) {
       if (state.cut) throw new Error('cut off from the server');
       return coll;
     },
-    { taken: () => {}, refused: (e) => errors.push(e), failed: (e) => errors.push(e) },
+    {
+      taken: () => {},
+      refused: (e) => errors.push(e),
+      failed: (e) => errors.push(e),
+      invalid: (e) => errors.push(e),
+    },
   );
   leases.push(lease);
   return { lease, errors, state };
