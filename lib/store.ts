@@ -205,6 +205,23 @@ export class MongooseStore extends Store {
   }
 
   /**
+   * Signs out the one live session of `userId` that `handle` names (see `listByUser`):
+   * "sign out this device". Resolves to `true`, or `false` when that user has no such session;
+   * another user's session is never touched.
+   * @throws TypeError (as a rejection) when `userId` is not a non-empty string or `handle` is
+   *   not a string.
+   */
+  destroyByHandle(userId: string, handle: string): Promise<boolean>;
+  destroyByHandle(userId: string, handle: string, callback: Callback<boolean>): void;
+  destroyByHandle(
+    userId: string,
+    handle: string,
+    callback?: Callback<boolean>,
+  ): Promise<boolean> | undefined {
+    return this.run(() => this.sessions.users.destroyHandle(userId, handle), callback);
+  }
+
+  /**
    * With `secret`, rewrites every live session still encrypted with an older secret with the
    * first one, in batches of 1,000, while the app serves: a session the app saves meanwhile
    * keeps what the app saved (on servers whose updates are atomic: not FerretDB 1.x). Walks
