@@ -168,7 +168,8 @@ describe('MongooseStore', () => {
       const back = await Promise.all(ids.map(([id]) => store.get(id)));
       expect(back.map((s) => (s as unknown as { i: number }).i)).toEqual(ids.map(([, i]) => i));
       expect(await store.length()).toBe(1000);
-    });
+      // FerretDB 1.x scans its table on every write by _id: under load this alone takes 20 s.
+    }, 90_000);
   });
 
   describe('touch', () => {
