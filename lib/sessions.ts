@@ -19,7 +19,7 @@ import {
   storedExpiry,
   touchWrite,
 } from './document.js';
-import { codeOf, MongooseStoreError, sidTag, typeError } from './errors.js';
+import { codeOf, DUPLICATE_KEY, MongooseStoreError, sidTag, typeError } from './errors.js';
 import { expiryOf, touchSlack } from './expiry.js';
 import { GuardedWrites } from './guarded.js';
 import { checkSid } from './ids.js';
@@ -31,9 +31,6 @@ import { SessionRecords } from './record.js';
 import { reencryptAll } from './reencrypt.js';
 import { refusing } from './rejection.js';
 import { UserSessions } from './user-sessions.js';
-
-/** The server's duplicate key error code. */
-const DUPLICATE_KEY = 11000;
 
 function checkSession(session: unknown, method: string, needsCookie: boolean): void {
   if (session === null || typeof session !== 'object')

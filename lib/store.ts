@@ -1,4 +1,3 @@
-import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
 import type { Connection, mongo } from 'mongoose';
 import { type Callback, rethrowLater, settle } from './callback.js';
@@ -6,7 +5,7 @@ import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
 import { SessionConnection, unavailableError } from './connection.js';
 import type { SessionDocument } from './document.js';
-import { MongooseStoreError, typeError } from './errors.js';
+import { closedError, typeError } from './errors.js';
 import type { MongooseStoreEvents } from './events.js';
 import { log } from './log.js';
 import {
@@ -16,11 +15,13 @@ import {
   resolveOptions,
 } from './options.js';
 import { sealingOf } from './sealing.js';
+import { detectProfile } from './server-profile.js';
 import { Sessions } from './sessions.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
-const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
+/** The request express-session hands a store, as its own types say it (not express's). */
+type SessionRequest = Parameters<Store['createSession']>[0];
 
 // Typed overloads for the events above, merged into the class. The merge adds only method
 // signatures that EventEmitter implements, so nothing is left uninitialised.
@@ -58,7 +59,7 @@ export class MongooseStore extends Store {
 
   /**
    * @param uris - one MongoDB URI (standalone or mongos), or an array of the members of one
-   *   replica set; `null` when `options.connection` is given.
+   *   replica set; `null` when `options.connection`, `client` or `clientPromise` is given.
    * @param options - see {@link MongooseStoreOptions}.
    * @param callback - called once: with no error when the store is connected and its index
    *   checked, or with the error that stopped the first start (the store keeps retrying).
@@ -247,7 +248,7 @@ export class MongooseStore extends Store {
    * Builds the request's session from what `get` gave, and carries over what the store knows
    * of it: `set` then never re-creates it once destroyed, and skips unchanged data.
    */
-  override createSession(req: Request, session: SessionData): Session & SessionData {
+  override createSession(req: SessionRequest, session: SessionData): Session & SessionData {
     const created = super.createSession(req, session);
     this.sessions.loadedFrom(session, created, req.sessionID);
     return created;
@@ -285,7 +286,10 @@ export class MongooseStore extends Store {
   }
 
   private onUp(conn: Connection): void {
-    this.coll = (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
+    const db = conn.db as mongo.Db;
+    this.coll = db.collection<SessionDocument>(this.options.collection);
+    // Once per connect: the server may have changed during an outage. Never rejects.
+    void detectProfile(db);
     this.emit('connect');
     // Each index in its own call; the user index never fails the start (it is reported).
     Promise.all([this.cleanup.prepare(this.coll), this.sessions.users.prepare(this.coll)]).then(
@@ -332,13 +336,16 @@ export class MongooseStore extends Store {
  * Creates a {@link MongooseStore}.
  *
  * @param uris - one MongoDB URI (standalone or mongos), or an array of the members of one
- *   replica set; `null` when `options.connection` is given.
+ *   replica set; `null` when `options.connection`, `client` or `clientPromise` is given.
  * @param options - see {@link MongooseStoreOptions}.
+ * @param callback - called once: with no error when the store is connected and its index
+ *   checked, or with the error that stopped the first start (the store keeps retrying).
  * @throws TypeError for invalid or conflicting options.
  */
 export function createStore(
   uris: MongooseStoreUris,
   options?: MongooseStoreOptions,
+  callback?: (err?: Error) => void,
 ): MongooseStore {
-  return new MongooseStore(uris, options);
+  return new MongooseStore(uris, options, callback);
 }
