@@ -1,5 +1,6 @@
-import type { Connection } from 'mongoose';
-import { Availability, within } from './availability.js';
+import type { Connection, mongo } from 'mongoose';
+import { Availability, unavailableError, within } from './availability.js';
+import type { SessionDocument } from './document.js';
 import { closedError } from './errors.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
@@ -9,8 +10,8 @@ export { unavailableError } from './availability.js';
 
 /** What the connection tells the store. */
 export interface ConnectionHooks {
-  /** The server can be reached (first open, or back after an outage). */
-  up(conn: Connection): void;
+  /** The server can be reached (first open, or back after an outage): the sessions collection. */
+  up(coll: mongo.Collection<SessionDocument>): void;
   /** The server cannot be reached (a failed open, or lost after being up). */
   down(): void;
   /** Something went wrong that nobody awaits. */
@@ -49,11 +50,13 @@ export class SessionConnection {
   private closing: Promise<void> | undefined;
   /** Detaches our listeners from the connection we watch; a user's outlives us. */
   private unwatch: (() => void) | undefined;
+  /** The sessions collection on the open connection. */
+  private coll: mongo.Collection<SessionDocument> | undefined;
   /** What the source may ask of us. */
   private readonly context: SourceContext;
 
   constructor(
-    options: ResolvedOptions,
+    private readonly options: ResolvedOptions,
     private readonly hooks: ConnectionHooks,
   ) {
     this.availability = new Availability(options.waitForServer, {
@@ -127,11 +130,42 @@ export class SessionConnection {
   }
 
   /**
+   * The sessions collection, on the connection {@link serve} gives: at once, with no timer and
+   * no wait, while the driver lists a server.
+   */
+  async collection(): Promise<mongo.Collection<SessionDocument>> {
+    if (this.closed) throw closedError();
+    if (this.coll !== undefined && this.usable() !== undefined) return this.coll;
+    // From the connection the open gives, not from the up hook: that may come a tick later.
+    const conn = await this.serve();
+    this.coll ??= this.collectionOn(conn);
+    return this.coll;
+  }
+
+  private collectionOn(conn: Connection): mongo.Collection<SessionDocument> {
+    return (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
+  }
+
+  /**
    * Takes an operation's failure into account, and settles (never rejects) once the verdict is
    * in: see {@link Availability.suspect}.
    */
   suspect(err: unknown): Promise<void> {
     return this.closed ? Promise.resolve() : this.availability.suspect(err);
+  }
+
+  /**
+   * An operation's failure as the store gives it: one still in flight when the store is
+   * closed fails with `ERR_STORE_CLOSED`, not with whatever the closing driver threw; a
+   * network error may be the first sign of an outage, said (see {@link suspect}) before this
+   * error is given; a failed server selection is `ERR_SERVER_UNAVAILABLE`. Bad arguments stay
+   * a `TypeError`.
+   */
+  async failure(err: unknown): Promise<never> {
+    if (this.closed && !(err instanceof TypeError)) throw closedError();
+    await this.suspect(err);
+    if (this.closed && !(err instanceof TypeError)) throw closedError();
+    throw unavailableError(err);
   }
 
   /** The connection operations can use now, or `undefined` while none has opened. */
@@ -188,7 +222,8 @@ export class SessionConnection {
     const conn = this.ready();
     if (this.closed || this.state === 'up' || conn === undefined) return;
     this.state = 'up';
-    this.hooks.up(conn);
+    this.coll = this.collectionOn(conn);
+    this.hooks.up(this.coll);
   }
 
   private markDown(): void {
