@@ -78,13 +78,18 @@ export function sidTag(sid: string): string {
   return `#${createHash('sha256').update(sid).digest('hex').slice(0, 8)}`;
 }
 
+/** `ERR_STORE_CLOSED`: what an operation gets once the store is closed. */
+export function closedError(): MongooseStoreError {
+  return new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
+}
+
+/** The server's duplicate key error code: a unique index (`_id` included) refused a write. */
+export const DUPLICATE_KEY = 11000;
+
 /** A `TypeError` whose message starts with the package name. */
 export function typeError(message: string): TypeError {
   return new TypeError(`connect-mongoose-session: ${message}`);
 }
-
-/** The server's duplicate key error code (E11000). */
-export const DUPLICATE_KEY = 11000;
 
 /** The `code` a driver or server error carries, if any. */
 export function codeOf(err: unknown): unknown {

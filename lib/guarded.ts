@@ -1,22 +1,21 @@
 import type { mongo } from 'mongoose';
 import { byId, type Expected, guardFilter, holds, type SessionDocument } from './document.js';
-import { log } from './log.js';
+import { profileOf, type ServerProfile } from './server-profile.js';
 
 /**
  * Writes to one session only while it still holds what this process read: re-encryption
  * rewrites a session's data as it was, and must not undo a save made meanwhile.
  *
  * On mongod, Atlas and FerretDB 2 the condition is part of the update's filter, which the
- * server checks atomically, by the `_id` index. FerretDB 1.x answers only a lone `{ _id }`
- * filter in SQL: any other decodes the whole collection, for each write (about 0.1–0.6 s at
- * 10,000 sessions), and its updates read, modify and write back without a lock anyway. There
- * the session is read by `_id`, compared here, and written by `_id`: the same guarantee as
- * that server's own conditional update, at the cost of a lookup.
+ * server checks atomically, by the `_id` index. FerretDB 1.x (see `ferretdb1` in
+ * {@link ServerProfile}) answers only a lone `{ _id }` filter in SQL: any other decodes the
+ * whole collection, for each write (about 0.1–0.6 s at 10,000 sessions), and its updates read,
+ * modify and write back without a lock anyway. There the session is read by `_id`, compared
+ * here, and written by `_id`: the same guarantee as that server's own conditional update, at
+ * the cost of a lookup. The server's profile is detected at connect; a write before it is
+ * known waits for it.
  */
 export class GuardedWrites {
-  /** Whether the server checks a conditional filter itself; asked once, by the first write. */
-  private inFilter: Promise<boolean> | undefined;
-
   constructor(private readonly collection: () => Promise<mongo.Collection<SessionDocument>>) {}
 
   /** Applies `update` to session `sid` if it is as `expected`; resolves to whether it did. */
@@ -26,30 +25,10 @@ export class GuardedWrites {
     update: mongo.UpdateFilter<SessionDocument>,
   ): Promise<boolean> {
     const coll = await this.collection();
-    if (await this.filtersOnServer(coll))
+    if (!(await profileOf(coll.db)).ferretdb1)
       return (await coll.updateOne(guardFilter(sid, expected), update)).matchedCount > 0;
     const doc = await coll.findOne(byId(sid));
     if (doc === null || !holds(doc, expected)) return false;
     return (await coll.updateOne(byId(sid), update)).matchedCount > 0;
-  }
-
-  private filtersOnServer(coll: mongo.Collection<SessionDocument>): Promise<boolean> {
-    this.inFilter ??= coll.db
-      .admin()
-      .command({ buildInfo: 1 })
-      .then((info) => {
-        // FerretDB 1 names itself so; FerretDB 2 says `ferretdb: { version }`, and filters well.
-        const v: unknown = info.ferretdbVersion;
-        const inFilter = !(typeof v === 'string' && /^v?1\./.test(v));
-        log('guarded writes: %s', inFilter ? 'in the filter' : 'read by _id, then write');
-        return inFilter;
-      })
-      .catch(() => {
-        // Refused (a role without the right, say): the filter is right on every server, and
-        // only slow on one; asking again would cost a round trip per write.
-        log('guarded writes: buildInfo refused; in the filter');
-        return true;
-      });
-    return this.inFilter;
   }
 }

@@ -1,5 +1,5 @@
 import type { mongo } from 'mongoose';
-import { MongooseStoreError } from './errors.js';
+import { codeOf, MongooseStoreError } from './errors.js';
 import { log } from './log.js';
 
 /** The server's answer to our TTL index. */
@@ -18,10 +18,6 @@ const OPTIONS_CONFLICT = new Set([85, 86]);
 // mongod before 5.1, and DocumentDB (FerretDB 2.x), "no expireAfterSeconds field to update".
 // Only dropping that index lets the TTL index be built.
 const INVALID_OPTIONS = 72;
-
-function codeOf(err: unknown): unknown {
-  return (err as { code?: unknown } | null)?.code;
-}
 
 function sameKey(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const ka = Object.keys(a);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mongoose, { type mongo } from 'mongoose';
-import { codeOf, MongooseStoreError } from './errors.js';
+import { codeOf, DUPLICATE_KEY, MongooseStoreError } from './errors.js';
 import { log } from './log.js';
 
 /**
@@ -38,7 +38,6 @@ export function leaseName(collection: string): string {
   return `${collection}.lease`;
 }
 
-const DUPLICATE_KEY = 11000;
 // Codes meaning "this server will not let us keep a lease", for good: Unauthorized (13, a role
 // that covers the sessions collection only), InvalidNamespace (73, the lease collection's name
 // is too long: FerretDB 1.x allows 235 characters, mongod 255 with the database's), Atlas's

@@ -1,13 +1,24 @@
-import mongoose, { type Connection, type ConnectOptions, type mongo } from 'mongoose';
-import { MIN_SECRET_LENGTH, SessionCipher, secretsOf } from './cipher.js';
+import type { Connection, ConnectOptions, mongo } from 'mongoose';
+import { SessionCipher, secretsOf } from './cipher.js';
+import { type ConnectionSource, sourceOf } from './connection-source.js';
 import { type DeviceOptions, resolveDeviceOptions } from './device-options.js';
 import type { MetadataOption } from './devices.js';
 import { typeError } from './errors.js';
 import { MAX_TTL, type Ttl } from './expiry.js';
-import { log } from './log.js';
-import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
-import { mergeUris } from './uris.js';
+import {
+  checkEncryptable,
+  checkKnown,
+  collectionName,
+  duration,
+  flag,
+  isPlainObject,
+  serializerOf,
+  warnIfSeconds,
+} from './option-checks.js';
+import type { SessionSerializer } from './serializer.js';
 import { passportUser, type UserIdOf } from './users.js';
+
+export { TTL_WARNING_CODE } from './option-checks.js';
 
 /** 14 days, in milliseconds: the `ttl` default. */
 export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
@@ -15,8 +26,6 @@ export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
 export const FALLBACK_LIFECHECK = 60_000;
 /** 5 s, in milliseconds: the `waitForServer` default. */
 export const DEFAULT_WAIT_FOR_SERVER = 5_000;
-/** The largest delay a Node timer accepts, in milliseconds. */
-const MAX_TIMER = 2 ** 31 - 1;
 
 /** Options of {@link createStore} and the {@link MongooseStore} constructor. Every duration is in milliseconds. */
 export interface MongooseStoreOptions {
@@ -147,11 +156,12 @@ export type ResolvedOptions = Readonly<
     Omit<
       MongooseStoreOptions,
       | 'connection'
+      | 'client'
+      | 'clientPromise'
+      | 'connectionOptions'
       | 'lifecheck'
       | 'serializer'
       | 'userId'
-      | 'client'
-      | 'clientPromise'
       | 'secret'
       | 'touchAfter'
       | 'metadata'
@@ -160,13 +170,10 @@ export type ResolvedOptions = Readonly<
     >
   > &
     DeviceOptions & {
+      /** Where the connection comes from: `uris`, `connection`, or `client`/`clientPromise`. */
+      source: ConnectionSource;
       /** `undefined` means "not given": adaptive (see `touchSlack` in lib/expiry.ts). */
       touchAfter: number | undefined;
-      /** The user's client (or its promise) to run on, when given. */
-      client: mongo.MongoClient | Promise<mongo.MongoClient> | undefined;
-      /** The merged connection string, when the store opens its own connection. */
-      uri: string | undefined;
-      connection: Connection | undefined;
       /** `undefined` means "not given": the store decides from the server's answer. */
       lifecheck: number | undefined;
       serializer: SessionSerializer;
@@ -180,189 +187,6 @@ export type ResolvedOptions = Readonly<
     }
 >;
 
-const KNOWN = new Set<string>([
-  'collection',
-  'ttl',
-  'lifecheck',
-  'touchAfter',
-  'autoIndex',
-  'connection',
-  'client',
-  'clientPromise',
-  'connectionOptions',
-  'waitForServer',
-  'metadata',
-  'maxLifetime',
-  'maxSessionsPerUser',
-  'serializer',
-  'userId',
-  'legacy',
-  'secret',
-]);
-
-/** Options of connect-mongo and connect-mongodb-session, with what to write here instead. */
-const PEER_OPTIONS: Record<string, string> = {
-  mongoUrl: 'pass the URI as the first argument: createStore(uri, options)',
-  uri: 'pass the URI as the first argument: createStore(uri, options)',
-  collectionName: 'use `collection`',
-  databaseName:
-    'put the database in the URI, or use connectionOptions.dbName (with a client: its default database)',
-  dbName:
-    'put the database in the URI, or use connectionOptions.dbName (with a client: its default database)',
-  autoRemove:
-    "use `lifecheck` (the sweeper's interval in ms, -1 for off) and `autoIndex` (the TTL index)",
-  autoRemoveInterval: "use `lifecheck`, in milliseconds (connect-mongo's interval was in minutes)",
-  mongoOptions: 'use `connectionOptions`',
-  crypto: `use \`secret\` (a string of ${MIN_SECRET_LENGTH}+ characters, or an array of them to rotate); sessions connect-mongo encrypted cannot be read`,
-  stringify: "use `serializer: 'json'` (a string, the default) or `'bson'` (an object)",
-  serialize: 'use `serializer: { serialize, deserialize }`',
-  unserialize: 'use `serializer: { serialize, deserialize }`',
-  expires: '`ttl` is the lifetime here, in milliseconds',
-  expiresKey:
-    'this store keeps the expiry in `expiresAt`; set `legacy: true` to read old documents',
-  expiresAfterSeconds: 'this store builds its own TTL index; see `autoIndex`',
-  idField: 'the session id is always `_id` here',
-  timestamps: 'not supported: the document holds `expiresAt` only',
-  writeOperationOptions: 'use `connectionOptions` (for example writeConcern)',
-};
-
-/** connect-mongo's default ttl, 14 days in seconds: as milliseconds here, only 20 minutes. */
-const CONNECT_MONGO_DEFAULT_TTL_S = 1_209_600;
-/** The code of the process warning about a `ttl` that may be in seconds. */
-export const TTL_WARNING_CODE = 'CONNECT_MONGOOSE_SESSION_TTL_SECONDS';
-let ttlWarned = false;
-
-/**
- * Warns, once per process, where people look (stderr, or a `'warning'` listener), that a short
- * `ttl` may be connect-mongo's seconds. Without the value: the warning is the same for every
- * store, and `--disable-warning=<code>` silences it.
- */
-function warnTtlSeconds(): void {
-  if (ttlWarned) return;
-  ttlWarned = true;
-  process.emitWarning(
-    `connect-mongoose-session: ttl is in milliseconds; ${CONNECT_MONGO_DEFAULT_TTL_S} or less is 20 minutes or less. If it was meant in seconds, as connect-mongo took them, multiply it by 1000.`,
-    { code: TTL_WARNING_CODE },
-  );
-}
-
-/** Options whose name connect-mongo shares (or resembles) but whose unit differs. */
-const SECONDS_HINT = ' (in milliseconds here: connect-mongo took seconds)';
-const SHARED_DURATIONS = new Set(['ttl', 'touchAfter', 'lifecheck']);
-
-function unknownOption(key: string): TypeError {
-  const instead = PEER_OPTIONS[key];
-  return typeError(
-    instead === undefined
-      ? `options: unknown option ${JSON.stringify(key)}`
-      : `options: ${JSON.stringify(key)} is connect-mongo's or connect-mongodb-session's; ${instead}`,
-  );
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-
-function duration(name: string, v: unknown, min: number, hint = '', max = MAX_TIMER): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw typeError(
-      `${name}: expected ${hint}milliseconds from ${min} to ${max}, got ${String(v)}${SHARED_DURATIONS.has(name) ? SECONDS_HINT : ''}`,
-    );
-  }
-  return v;
-}
-
-function flag(name: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw typeError(`${name}: expected a boolean, got ${String(v)}`);
-  return v;
-}
-
-/** Duck-typed, not `instanceof`: the user's mongoose may be another copy than ours. */
-function isConnection(v: unknown): v is Connection {
-  return (
-    isPlainObject(v) &&
-    typeof v.readyState === 'number' &&
-    typeof v.asPromise === 'function' &&
-    typeof v.on === 'function' &&
-    typeof v.getClient === 'function'
-  );
-}
-
-/** A client from mongoose's own driver: only such a client can carry a mongoose Connection. */
-export function isMongooseClient(v: unknown): v is mongo.MongoClient {
-  return v instanceof mongoose.mongo.MongoClient;
-}
-
-function clientOf(given: MongooseStoreOptions): ResolvedOptions['client'] {
-  const { clientPromise } = given;
-  const client: unknown = given.client;
-  if (client !== undefined && !isMongooseClient(client)) {
-    throw typeError(
-      `client: expected a MongoClient of mongoose's own driver (mongoose.mongo.MongoClient), got ${
-        isPlainObject(client) && typeof client.db === 'function'
-          ? 'a MongoClient of another copy of mongodb: pass its URI as uris instead'
-          : kindOf(client)
-      }`,
-    );
-  }
-  if (
-    clientPromise !== undefined &&
-    typeof (clientPromise as { then?: unknown })?.then !== 'function'
-  )
-    throw typeError(
-      `clientPromise: expected a promise of a MongoClient, got ${kindOf(clientPromise)}`,
-    );
-  return (client as mongo.MongoClient | undefined) ?? clientPromise;
-}
-
-/** What was given instead of a Connection, in words; never its contents. */
-function kindOf(v: unknown): string {
-  if (!isPlainObject(v)) return v === null ? 'null' : typeof v;
-  if (typeof v.db === 'function' && typeof v.connect === 'function')
-    return 'a MongoDB driver MongoClient: pass the mongoose Connection, or the URI as uris';
-  if (typeof v.collection === 'function' && typeof v.databaseName === 'string')
-    return 'a MongoDB driver Db: pass the mongoose Connection it comes from, or the URI as uris';
-  return 'another object';
-}
-
-function serializerOf(v: unknown): SessionSerializer {
-  if (v === 'json') return jsonSerializer;
-  if (v === 'bson') return bsonSerializer;
-  if (
-    isPlainObject(v) &&
-    typeof v.serialize === 'function' &&
-    typeof v.deserialize === 'function'
-  ) {
-    return v as unknown as SessionSerializer;
-  }
-  throw typeError(
-    `serializer: expected 'json', 'bson' or { serialize, deserialize }, got ${String(v)}`,
-  );
-}
-
-/** What `secret` cannot go with: a serializer that gives no string, and `legacy`. */
-function checkEncryptable(serializer: SessionSerializer, legacy: boolean): void {
-  if (serializer === bsonSerializer)
-    throw typeError(
-      "secret: not with serializer 'bson', whose point is data the server can query; encrypted data cannot be queried. Use 'json'",
-    );
-  if (legacy)
-    throw typeError(
-      'secret: not with legacy: the peers’ documents are in clear, and would all read as missing. Finish the move first, then turn secret on',
-    );
-  let sample: unknown;
-  try {
-    sample = serializer.serialize({});
-  } catch {
-    // It cannot serialize an empty session: set will say what it does with real ones.
-    return;
-  }
-  if (typeof sample !== 'string')
-    throw typeError(
-      `secret: the serializer must give strings, to be encrypted; it gave ${sample === null ? 'null' : typeof sample}`,
-    );
-}
-
 /** Validates `(uris, opts)`, applies the defaults, and freezes the result. */
 export function resolveOptions(
   uris: MongooseStoreUris,
@@ -375,68 +199,20 @@ export function resolveOptions(
     );
   const o: unknown = opts ?? {};
   if (!isPlainObject(o)) throw typeError('options: expected an object');
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key) || !Object.hasOwn(o, key)) throw unknownOption(key);
-  }
+  checkKnown(o);
   const given = o as MongooseStoreOptions;
-
-  const connection = given.connection;
-  const client = clientOf(given);
-  const sources = [
-    uris === null || uris === undefined ? undefined : 'uris',
-    connection === undefined ? undefined : 'connection',
-    given.client === undefined ? undefined : 'client',
-    given.clientPromise === undefined ? undefined : 'clientPromise',
-  ].filter((s) => s !== undefined);
-  if (sources.length > 1) throw typeError(`${sources.join(', ')}: give only one of them`);
-  if (client !== undefined) {
-    if (given.connectionOptions !== undefined)
-      throw typeError(
-        'connectionOptions: not used with a client of your own; configure the client',
-      );
-  } else if (connection !== undefined) {
-    if (!isConnection(connection)) {
-      throw typeError(
-        `connection: expected a mongoose Connection (mongoose.connection, or what mongoose.createConnection() returns), got ${kindOf(connection)}`,
-      );
-    }
-    if (uris !== null && uris !== undefined)
-      throw typeError('connection: give either uris or connection, not both');
-    if (given.connectionOptions !== undefined) {
-      throw typeError(
-        'connectionOptions: only used when the store opens its own connection; not with connection',
-      );
-    }
-  } else if (uris === null || uris === undefined) {
-    throw typeError('uris: required unless options.connection, client or clientPromise is given');
-  }
-
-  const collection = given.collection ?? 'sessions';
-  if (
-    typeof collection !== 'string' ||
-    collection === '' ||
-    /[$\0]/.test(collection) ||
-    collection.startsWith('system.')
-  ) {
-    throw typeError(`collection: expected a collection name, got ${JSON.stringify(collection)}`);
-  }
+  const source = sourceOf(uris, given);
+  const collection = collectionName(given.collection ?? 'sessions');
 
   const ttl = given.ttl ?? DEFAULT_TTL;
   // A static ttl of 0 or less would delete every session on save: a mistake, not a choice.
   // Only the function form may give it, for the sessions it means to end.
-  if (typeof ttl !== 'function') duration('ttl', ttl, 1, 'a function or ', MAX_TTL);
-  // connect-mongo's ttl was in seconds: its 1209600 (14 days) is 20 minutes here.
-  if (typeof ttl === 'number' && ttl <= CONNECT_MONGO_DEFAULT_TTL_S) {
-    log('ttl is %d ms (%d min): warned once per process', ttl, Math.round(ttl / 60_000));
-    warnTtlSeconds();
-  }
+  if (typeof ttl !== 'function') warnIfSeconds(duration('ttl', ttl, 1, 'a function or ', MAX_TTL));
 
   const lifecheck = given.lifecheck;
   if (lifecheck !== undefined && lifecheck !== -1)
     duration('lifecheck', lifecheck, 1, '-1 (off) or ');
-
-  const autoIndex = given.autoIndex ?? true;
-  flag('autoIndex', autoIndex);
+  const autoIndex = flag('autoIndex', given.autoIndex ?? true);
 
   const userId = given.userId ?? passportUser;
   if (userId !== false && typeof userId !== 'function')
@@ -447,16 +223,8 @@ export function resolveOptions(
   const secrets = given.secret === undefined ? undefined : secretsOf(given.secret);
   if (secrets !== undefined) checkEncryptable(serializer, legacy);
 
-  const connectionOptions = given.connectionOptions ?? {};
-  if (!isPlainObject(connectionOptions)) throw typeError('connectionOptions: expected an object');
-
   return Object.freeze({
-    uri:
-      connection === undefined && client === undefined
-        ? mergeUris(uris as string | readonly string[])
-        : undefined,
-    connection,
-    client,
+    source,
     collection,
     ttl,
     lifecheck,
@@ -464,7 +232,6 @@ export function resolveOptions(
       given.touchAfter === undefined ? undefined : duration('touchAfter', given.touchAfter, 0),
     waitForServer: duration('waitForServer', given.waitForServer ?? DEFAULT_WAIT_FOR_SERVER, 1),
     autoIndex,
-    connectionOptions,
     serializer,
     userId: userId === false ? undefined : userId,
     legacy,

@@ -1,14 +1,13 @@
-import type { Request } from 'express';
 import { type Session, type SessionData, Store } from 'express-session';
-import type { Connection, mongo } from 'mongoose';
-import { type Callback, rethrowLater, settle } from './callback.js';
+import type { mongo } from 'mongoose';
+import { type Callback, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
 import { SessionCodec } from './codec.js';
-import { SessionConnection, unavailableError } from './connection.js';
+import { SessionConnection } from './connection.js';
 import type { SessionDocument } from './document.js';
-import { MongooseStoreError, typeError } from './errors.js';
+import { typeError } from './errors.js';
 import type { MongooseStoreEvents } from './events.js';
-import { log } from './log.js';
+import { report, StartCallback } from './notices.js';
 import {
   type MongooseStoreOptions,
   type MongooseStoreUris,
@@ -16,27 +15,23 @@ import {
   resolveOptions,
 } from './options.js';
 import { sealingOf } from './sealing.js';
+import { detectProfile } from './server-profile.js';
 import { Sessions } from './sessions.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
-const closedError = () => new MongooseStoreError('ERR_STORE_CLOSED', 'the store is closed');
+/** The request express-session hands a store, as its own types say it (not express's). */
+type SessionRequest = Parameters<Store['createSession']>[0];
+
+/** A listener of the store's event `E`. */
+type Listener<E extends keyof MongooseStoreEvents> = (...args: MongooseStoreEvents[E]) => void;
 
 // Typed overloads for the events above, merged into the class. The merge adds only method
 // signatures that EventEmitter implements, so nothing is left uninitialised.
 export interface MongooseStore {
-  on<E extends keyof MongooseStoreEvents>(
-    event: E,
-    listener: (...args: MongooseStoreEvents[E]) => void,
-  ): this;
-  once<E extends keyof MongooseStoreEvents>(
-    event: E,
-    listener: (...args: MongooseStoreEvents[E]) => void,
-  ): this;
-  off<E extends keyof MongooseStoreEvents>(
-    event: E,
-    listener: (...args: MongooseStoreEvents[E]) => void,
-  ): this;
+  on<E extends keyof MongooseStoreEvents>(event: E, listener: Listener<E>): this;
+  once<E extends keyof MongooseStoreEvents>(event: E, listener: Listener<E>): this;
+  off<E extends keyof MongooseStoreEvents>(event: E, listener: Listener<E>): this;
   emit<E extends keyof MongooseStoreEvents>(event: E, ...args: MongooseStoreEvents[E]): boolean;
 }
 
@@ -52,13 +47,12 @@ export class MongooseStore extends Store {
   private readonly connection: SessionConnection;
   private readonly cleanup: Cleanup;
   private readonly sessions: Sessions;
-  private coll: mongo.Collection<SessionDocument> | undefined;
-  private starting: ((err?: Error) => void) | undefined;
+  private readonly starting: StartCallback;
   private closed = false;
 
   /**
    * @param uris - one MongoDB URI (standalone or mongos), or an array of the members of one
-   *   replica set; `null` when `options.connection` is given.
+   *   replica set; `null` when `options.connection`, `client` or `clientPromise` is given.
    * @param options - see {@link MongooseStoreOptions}.
    * @param callback - called once: with no error when the store is connected and its index
    *   checked, or with the error that stopped the first start (the store keeps retrying).
@@ -73,7 +67,7 @@ export class MongooseStore extends Store {
     if (callback !== undefined && typeof callback !== 'function')
       throw typeError('callback: expected a function');
     this.options = resolveOptions(uris, options);
-    this.starting = callback;
+    this.starting = new StartCallback(callback);
     this.sessions = new Sessions(
       this.options,
       new SessionCodec(
@@ -81,26 +75,26 @@ export class MongooseStore extends Store {
         this.options.userId,
         sealingOf(this.options.cipher),
       ),
-      () => this.collection(),
-      { report: (err) => this.report(err) },
+      () => this.connection.collection(),
+      { report: (err) => report(this, err) },
     );
-    this.cleanup = new Cleanup(this.options, () => this.collection(), {
+    this.cleanup = new Cleanup(this.options, () => this.connection.collection(), {
       swept: (deleted) => this.emit('sweep', deleted),
       failed: (err) => {
         // A sweep cut short by close() is no news.
         if (this.closed) return;
         void this.connection.suspect(err);
-        this.report(err);
+        report(this, err);
       },
       refused: (reason, every) => this.emit('ttlRefused', reason, every),
     });
     this.connection = new SessionConnection(this.options, {
-      up: (conn) => this.onUp(conn),
+      up: (coll) => this.onUp(coll),
       down: () => this.emit('disconnect'),
-      error: (err) => this.report(err),
+      error: (err) => report(this, err),
     });
     // A failed first open goes to the callback; the connection keeps retrying by itself.
-    this.connection.begin().catch((err: Error) => this.started(err));
+    this.connection.begin().catch((err: Error) => this.starting.settle(err, this.closed));
   }
 
   /** Fetches a live session, or `null` when it is missing, expired or destroyed. */
@@ -264,84 +258,33 @@ export class MongooseStore extends Store {
    * Builds the request's session from what `get` gave, and carries over what the store knows
    * of it: `set` then never re-creates it once destroyed, and skips unchanged data.
    */
-  override createSession(req: Request, session: SessionData): Session & SessionData {
+  override createSession(req: SessionRequest, session: SessionData): Session & SessionData {
     const created = super.createSession(req, session);
     this.sessions.loadedFrom(session, created, req.sessionID);
     return created;
   }
 
-  private async collection(): Promise<mongo.Collection<SessionDocument>> {
-    if (this.closed) throw closedError();
-    // While the driver lists a server, operations go straight to it: no timer, no wait.
-    if (this.coll !== undefined && this.connection.usable() !== undefined) return this.coll;
-    // From the connection the open gives, not from onUp: that may come a tick later.
-    const conn = await this.connection.serve();
-    this.coll ??= (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
-    return this.coll;
-  }
-
-  /**
-   * Runs one operation for a public method. An operation still in flight when the store is
-   * closed fails with `ERR_STORE_CLOSED`, not with whatever the closing driver threw.
-   */
-  private run<T>(
-    work: () => Promise<T>,
-    callback: Callback<T> | undefined,
-  ): Promise<T> | undefined {
+  /** Runs one operation for a public method; see {@link SessionConnection.failure}. */
+  private run<T>(work: () => Promise<T>, callback: Callback<T> | undefined) {
     return settle(
-      work().catch(async (err: unknown) => {
-        if (this.closed && !(err instanceof TypeError)) throw closedError();
-        // A network error here may be the first sign of an outage: a ping tells, and an
-        // outage is said before this error is given.
-        await this.connection.suspect(err);
-        if (this.closed && !(err instanceof TypeError)) throw closedError();
-        throw unavailableError(err);
-      }),
+      work().catch((err: unknown) => this.connection.failure(err)),
       callback,
     );
   }
 
-  private onUp(conn: Connection): void {
-    this.coll = (conn.db as mongo.Db).collection<SessionDocument>(this.options.collection);
+  private onUp(coll: mongo.Collection<SessionDocument>): void {
+    // Once per connect: the server may have changed during an outage. Never rejects.
+    void detectProfile(coll.db);
     this.emit('connect');
     // Each index in its own call; the user index never fails the start (it is reported).
-    Promise.all([this.cleanup.prepare(this.coll), this.sessions.users.prepare(this.coll)]).then(
-      () => this.started(),
+    Promise.all([this.cleanup.prepare(coll), this.sessions.users.prepare(coll)]).then(
+      () => this.starting.settle(undefined, this.closed),
       (err: Error) => {
         // An index check cut short by close() is no news; the callback still hears of it.
-        if (!this.closed) this.report(err);
-        this.started(err);
+        if (!this.closed) report(this, err);
+        this.starting.settle(err, this.closed);
       },
     );
-  }
-
-  private started(err?: Error): void {
-    const callback = this.starting;
-    this.starting = undefined;
-    if (callback === undefined) return;
-    // A start cut short by close() says so, not what the closing driver threw.
-    if (this.closed && err !== undefined) err = closedError();
-    // Outside our promise chains: a throwing callback is an uncaught exception, as the
-    // callback of any other method, never an unhandled rejection.
-    try {
-      callback(err);
-    } catch (thrown) {
-      rethrowLater(thrown);
-    }
-  }
-
-  private report(err: Error): void {
-    if (this.listenerCount('error') === 0) {
-      log('error: %s', err.message);
-      return;
-    }
-    // A listener that throws must not stop the sweeper, the lease or a start that reports
-    // through here: its error surfaces as an uncaught exception, as any listener's would.
-    try {
-      this.emit('error', err);
-    } catch (thrown) {
-      rethrowLater(thrown);
-    }
   }
 }
 
@@ -349,13 +292,16 @@ export class MongooseStore extends Store {
  * Creates a {@link MongooseStore}.
  *
  * @param uris - one MongoDB URI (standalone or mongos), or an array of the members of one
- *   replica set; `null` when `options.connection` is given.
+ *   replica set; `null` when `options.connection`, `client` or `clientPromise` is given.
  * @param options - see {@link MongooseStoreOptions}.
+ * @param callback - called once: with no error when the store is connected and its index
+ *   checked, or with the error that stopped the first start (the store keeps retrying).
  * @throws TypeError for invalid or conflicting options.
  */
 export function createStore(
   uris: MongooseStoreUris,
   options?: MongooseStoreOptions,
+  callback?: (err?: Error) => void,
 ): MongooseStore {
-  return new MongooseStore(uris, options);
+  return new MongooseStore(uris, options, callback);
 }

@@ -8,7 +8,7 @@ describe('resolveOptions', () => {
   it('applies the documented defaults', () => {
     const o = resolveOptions(URI, undefined);
     expect(o).toMatchObject({
-      uri: URI,
+      source: { kind: 'uri', uri: URI, options: {} },
       collection: 'sessions',
       ttl: DEFAULT_TTL,
       autoIndex: true,
@@ -164,7 +164,10 @@ describe('resolveOptions', () => {
     const connection = mongoose.createConnection();
 
     it('accepts null uris', () => {
-      expect(resolveOptions(null, { connection }).connection).toBe(connection);
+      expect(resolveOptions(null, { connection }).source).toEqual({
+        kind: 'connection',
+        connection,
+      });
     });
 
     it('rejects uris given as well, since one would be ignored', () => {
