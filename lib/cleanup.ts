@@ -1,4 +1,6 @@
+import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
+import { announceExpired, EXPIRED_GRACE_S } from './announcer.js';
 import { deleteInBatches } from './batches.js';
 import { expiredSets } from './document.js';
 import { ensureTtlIndex } from './indexes.js';
@@ -15,7 +17,14 @@ export interface CleanupHooks {
   swept(deleted: number): void;
   failed(err: Error): void;
   refused(reason: Error, lifecheck: number): void;
+  /** With `expiredEvents`: a session the sweeper deleted as expired, decoded (or `null`). */
+  expired(sid: string, session: SessionData | null): void;
+  /** The session a stored document holds, or `null` when it cannot be read. */
+  decode(doc: SessionDocument): SessionData | null;
 }
+
+/** The sweeper's interval while `expiredEvents` is on and `lifecheck` is not given, in ms. */
+export const ANNOUNCE_LIFECHECK = 5_000;
 
 /**
  * Decides who deletes expired sessions: the server's TTL index, the sweeper, or both.
@@ -77,6 +86,20 @@ export class Cleanup {
         const stop = () => this.stopped || !this.lease.held;
         try {
           const now = await retrying('the sweep', () => this.now(coll.db), stop);
+          if (this.options.expiredEvents) {
+            const deleted = await announceExpired(
+              coll as unknown as mongo.Collection<SessionDocument>,
+              now,
+              {
+                legacy: this.options.legacy,
+                stopped: stop,
+                decode: hooks.decode,
+                announce: hooks.expired,
+              },
+            );
+            log('swept and announced %d expired sessions', deleted);
+            return deleted;
+          }
           let deleted = 0;
           for (const [filter, field] of expiredSets(now, this.options.legacy))
             deleted += await deleteInBatches(coll, filter, field, {
@@ -126,13 +149,26 @@ export class Cleanup {
     let refusal: Error | undefined;
     try {
       if (autoIndex && this.ttl === 'unknown') {
-        const outcome = await ensureTtlIndex(coll as unknown as mongo.Collection, ttlIndexSpec());
+        const [key, spec] = ttlIndexSpec();
+        // With expiredEvents the server keeps expired documents a while: the sweeper
+        // announces each before it deletes it, and the TTL monitor must not get there first.
+        const expireAfterSeconds = this.options.expiredEvents ? EXPIRED_GRACE_S : 0;
+        const outcome = await ensureTtlIndex(coll as unknown as mongo.Collection, [
+          key,
+          { ...spec, expireAfterSeconds },
+        ]);
         this.ttl = outcome.ttl ? 'ready' : 'refused';
         if (!outcome.ttl) refusal = outcome.reason;
       }
     } finally {
       // Without a confirmed TTL index, expired sessions would pile up: sweep unless told not to.
-      const every = lifecheck ?? (autoIndex && this.ttl !== 'ready' ? FALLBACK_LIFECHECK : -1);
+      const every =
+        lifecheck ??
+        (this.options.expiredEvents
+          ? ANNOUNCE_LIFECHECK
+          : autoIndex && this.ttl !== 'ready'
+            ? FALLBACK_LIFECHECK
+            : -1);
       if (this.stopped || every === -1) {
         this.sweeper.stop();
         void this.lease.stop();

@@ -1,3 +1,5 @@
+import type { SessionData } from 'express-session';
+
 /** The events a {@link MongooseStore} emits, with their arguments. */
 export interface MongooseStoreEvents {
   /** The server can be reached; express-session serves sessions again. */
@@ -19,4 +21,10 @@ export interface MongooseStoreEvents {
   ttlRefused: [reason: Error, lifecheck: number];
   /** A sweep finished, having deleted `deleted` expired sessions. */
   sweep: [deleted: number];
+  /**
+   * With `expiredEvents`: session `sid` expired and was deleted. `session` is its stored data,
+   * decoded (decrypted under `secret`), or `null` when it could not be read. Said once per
+   * session across every store on the collection, never for a destroyed one.
+   */
+  expired: [sid: string, session: SessionData | null];
 }

@@ -21,6 +21,18 @@ export function report(emitter: EventEmitter, err: Error): void {
   }
 }
 
+/**
+ * Emits an event nobody awaits (`expired`, `sweep`): a listener that throws surfaces as an
+ * uncaught exception, as any listener's would, and stops neither the sweeper nor the others.
+ */
+export function tell(emitter: EventEmitter, event: string, ...args: unknown[]): void {
+  try {
+    emitter.emit(event, ...args);
+  } catch (thrown) {
+    rethrowLater(thrown);
+  }
+}
+
 /** The constructor's callback: told once how the first start went. */
 export class StartCallback {
   constructor(private callback: ((err?: Error) => void) | undefined) {}

@@ -20,6 +20,7 @@ const KNOWN = new Set<string>([
   'metadata',
   'maxLifetime',
   'maxSessionsPerUser',
+  'expiredEvents',
   'serializer',
   'userId',
   'legacy',

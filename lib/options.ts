@@ -20,6 +20,16 @@ import { passportUser, type UserIdOf } from './users.js';
 
 export { TTL_WARNING_CODE } from './option-checks.js';
 
+/** `expiredEvents`, checked: the announcements come from the sweeper, which must run. */
+function expiredEventsOf(given: unknown, lifecheck: number | undefined): boolean {
+  const on = flag('expiredEvents', given ?? false);
+  if (on && lifecheck === -1)
+    throw typeError(
+      'expiredEvents: needs the sweeper, which announces them; not with lifecheck -1',
+    );
+  return on;
+}
+
 /** 14 days, in milliseconds: the `ttl` default. */
 export const DEFAULT_TTL = 14 * 24 * 60 * 60 * 1000;
 /** 60 s, in milliseconds: the sweeper interval used when the server refuses the TTL index. */
@@ -110,6 +120,15 @@ export interface MongooseStoreOptions {
    * are in the debug log. Default: none.
    */
   maxSessionsPerUser?: number;
+  /**
+   * Emit `expired(sid, session)` once for each session that expires, across every store on
+   * the collection: the holder of the sweep lease deletes each expired session and announces
+   * it, about every `lifecheck` ms (5000 while this is on and `lifecheck` is not given). The
+   * TTL index then keeps expired documents for an hour (`expireAfterSeconds` 3600, changed in
+   * place), so the server deletes only what no store announced. Give every instance the same
+   * setting. Not with `lifecheck: -1`. Default `false`.
+   */
+  expiredEvents?: boolean;
   /**
    * How sessions are stored: `'json'` (an exact JSON round trip, like MemoryStore),
    * `'bson'` (a queryable subdocument) or your own {@link SessionSerializer}. Default `'json'`.
@@ -237,5 +256,6 @@ export function resolveOptions(
     legacy,
     cipher: secrets === undefined ? undefined : new SessionCipher(secrets),
     ...resolveDeviceOptions(given),
+    expiredEvents: expiredEventsOf(given.expiredEvents, lifecheck),
   });
 }

@@ -280,6 +280,11 @@ export class Sessions {
     if (matched && record !== undefined) record.expiresAt = at;
   }
 
+  /** The session a stored document holds, or `null` (reported) when it cannot be read. */
+  sessionOf(doc: SessionDocument): SessionData | null {
+    return this.decoded(doc, this.report)?.session ?? null;
+  }
+
   /** A stored session, or `null` (reported) when it cannot be read: its owner is not locked out. */
   private decoded(doc: SessionDocument, report: (err: Error) => void): DecodedSession | null {
     try {

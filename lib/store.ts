@@ -7,7 +7,7 @@ import { SessionConnection } from './connection.js';
 import type { SessionDocument } from './document.js';
 import { typeError } from './errors.js';
 import type { MongooseStoreEvents } from './events.js';
-import { report, StartCallback } from './notices.js';
+import { report, StartCallback, tell } from './notices.js';
 import {
   type MongooseStoreOptions,
   type MongooseStoreUris,
@@ -87,6 +87,8 @@ export class MongooseStore extends Store {
         report(this, err);
       },
       refused: (reason, every) => this.emit('ttlRefused', reason, every),
+      expired: (sid, session) => tell(this, 'expired', sid, session),
+      decode: (doc) => this.sessions.sessionOf(doc),
     });
     this.connection = new SessionConnection(this.options, {
       up: (coll) => this.onUp(coll),

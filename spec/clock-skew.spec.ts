@@ -127,6 +127,8 @@ describe('a sweep against a server whose hello gives no localTime', () => {
         },
         failed: (e) => seen.errors.push(e),
         refused: () => {},
+        expired: () => {},
+        decode: () => null,
       },
     );
     try {

@@ -48,6 +48,8 @@ function busySweeper(name: string, busy: number, lifecheck: number) {
       },
       failed: (e) => seen.errors.push(e),
       refused: () => {},
+      expired: () => {},
+      decode: () => null,
     },
   );
   return { cleanup, coll, seen };
