@@ -11,6 +11,7 @@ import { retrying } from './retry.js';
 import { type SessionDocument, ttlIndexSpec } from './schema.js';
 import { serverTime } from './server-time.js';
 import { Sweeper } from './sweeper.js';
+import { traced } from './tracing.js';
 
 /** What cleanup tells the store. */
 export interface CleanupHooks {
@@ -39,6 +40,7 @@ export class Cleanup {
   private ttl: 'unknown' | 'ready' | 'refused' = 'unknown';
   private stopped = false;
   private noServerTime = false;
+  private last: { at: Date; deleted: number } | null = null;
   private readonly sweeper: Sweeper;
   private readonly lease: Lease;
 
@@ -78,48 +80,66 @@ export class Cleanup {
       async () => {
         // Another store holds the lease: it sweeps this time.
         if (!this.lease.held) return undefined;
-        // In bounded batches: a backlog of any size is worked through, never refused whole.
-        // A holder whose term runs out stops between two batches; the next holder goes on.
-        // Each step is tried again after a transient error (a lock held, a primary stepping
-        // down), until the sweeper stops or the lease is lost; then the next holder goes on.
-        const coll = (await collection()) as unknown as mongo.Collection;
-        const stop = () => this.stopped || !this.lease.held;
-        try {
-          const now = await retrying('the sweep', () => this.now(coll.db), stop);
-          if (this.options.expiredEvents) {
-            const deleted = await announceExpired(
-              coll as unknown as mongo.Collection<SessionDocument>,
-              now,
-              {
-                legacy: this.options.legacy,
-                stopped: stop,
-                decode: hooks.decode,
-                announce: hooks.expired,
-              },
-            );
-            log('swept and announced %d expired sessions', deleted);
-            return deleted;
-          }
-          let deleted = 0;
-          for (const [filter, field] of expiredSets(now, this.options.legacy))
-            deleted += await deleteInBatches(coll, filter, field, {
-              stopped: stop,
-              retry: 'the sweep',
-            });
-          log('swept %d expired sessions', deleted);
+        return traced('sweep', options.collection, async (trace) => {
+          const deleted = await this.sweepOnce(collection);
+          trace.outcome = deleted ?? 0;
           return deleted;
-        } catch (err) {
-          // Stopped, or the lease lost, while a step failed: not this store's sweep any more.
-          if (!stop()) throw err;
-          log(
-            'a sweep ended early (%s): the store stopped or the lease passed on',
-            (err as Error).name,
-          );
-          return undefined;
-        }
+        });
       },
-      { swept: hooks.swept, failed: hooks.failed },
+      {
+        swept: (deleted) => {
+          this.last = { at: new Date(), deleted };
+          hooks.swept(deleted);
+        },
+        failed: hooks.failed,
+      },
     );
+  }
+
+  /** One sweep by the lease holder; `undefined` when it ended early (stopped, lease lost). */
+  private async sweepOnce(
+    collection: () => Promise<mongo.Collection<SessionDocument>>,
+  ): Promise<number | undefined> {
+    const hooks = this.hooks;
+    // In bounded batches: a backlog of any size is worked through, never refused whole.
+    // A holder whose term runs out stops between two batches; the next holder goes on.
+    // Each step is tried again after a transient error (a lock held, a primary stepping
+    // down), until the sweeper stops or the lease is lost; then the next holder goes on.
+    const coll = (await collection()) as unknown as mongo.Collection;
+    const stop = () => this.stopped || !this.lease.held;
+    try {
+      const now = await retrying('the sweep', () => this.now(coll.db), stop);
+      if (this.options.expiredEvents) {
+        const deleted = await announceExpired(
+          coll as unknown as mongo.Collection<SessionDocument>,
+          now,
+          {
+            legacy: this.options.legacy,
+            stopped: stop,
+            decode: hooks.decode,
+            announce: hooks.expired,
+          },
+        );
+        log('swept and announced %d expired sessions', deleted);
+        return deleted;
+      }
+      let deleted = 0;
+      for (const [filter, field] of expiredSets(now, this.options.legacy))
+        deleted += await deleteInBatches(coll, filter, field, {
+          stopped: stop,
+          retry: 'the sweep',
+        });
+      log('swept %d expired sessions', deleted);
+      return deleted;
+    } catch (err) {
+      // Stopped, or the lease lost, while a step failed: not this store's sweep any more.
+      if (!stop()) throw err;
+      log(
+        'a sweep ended early (%s): the store stopped or the lease passed on',
+        (err as Error).name,
+      );
+      return undefined;
+    }
   }
 
   /**
@@ -136,6 +156,23 @@ export class Cleanup {
       );
     }
     return new Date();
+  }
+
+  /** The last sweep this store made: when it ended, and how many it deleted. */
+  get lastSweep(): { at: Date; deleted: number } | null {
+    return this.last;
+  }
+
+  /** What deletes expired sessions, as far as this store knows. */
+  get expiry(): 'ttl-index' | 'sweeper' | 'none' {
+    if (this.ttl === 'ready' && !this.options.expiredEvents) return 'ttl-index';
+    return this.sweeper.interval === undefined ? 'none' : 'sweeper';
+  }
+
+  /** This store's part in the sweep lease. */
+  get leaseRole(): 'holder' | 'follower' | 'off' {
+    if (this.sweeper.interval === undefined) return 'off';
+    return this.lease.held ? 'holder' : 'follower';
   }
 
   /** The sweeper's interval in milliseconds, or `undefined` while it is off. */

@@ -46,6 +46,11 @@ export class SessionConnection {
   private retryDelay = FIRST_RETRY;
   /** 'unknown' until the first open settles, so the first failure is announced too. */
   private state: 'unknown' | 'up' | 'down' = 'unknown';
+
+  /** Whether the server can be reached, as far as the store knows now. */
+  get up(): boolean {
+    return this.state === 'up';
+  }
   private closed = false;
   private closing: Promise<void> | undefined;
   /** Detaches our listeners from the connection we watch; a user's outlives us. */

@@ -112,6 +112,14 @@ export function ofUser(
   return filter;
 }
 
+/** This store's sessions expired at `now`. */
+export function expiredFilter(now: Date): SessionFilter {
+  return { expiresAt: { $lte: now } };
+}
+
+/** The oldest first, by expiry: the order of the expired, to tell the TTL lag. */
+export const BY_EXPIRY = { expiresAt: 1 } as const;
+
 /**
  * What the sweeper deletes, each set with the field it deletes by in batches: this store's
  * expired sessions, and with `legacy` the peers' too. `now` is the server's clock.

@@ -13,3 +13,15 @@ export function checkSid(sid: unknown): asserts sid is string {
   if (LONE_SURROGATE.test(sid))
     throw typeError('session id must be well-formed UTF-16 (a lone surrogate)');
 }
+
+/** Checked before anything is built from it: a session object, with a cookie where needed. */
+export function checkSession(session: unknown, method: string, needsCookie: boolean): void {
+  if (session === null || typeof session !== 'object')
+    throw typeError(
+      `${method}: session must be an object, got ${session === null ? 'null' : typeof session}`,
+    );
+  const { cookie } = session as { cookie?: unknown };
+  // touch writes the cookie alone: without one it would wipe the stored cookie.
+  if (needsCookie && (cookie === null || typeof cookie !== 'object'))
+    throw typeError(`${method}: session must have a cookie object`);
+}

@@ -1,22 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import mongoose, { type mongo } from 'mongoose';
 import { codeOf, DUPLICATE_KEY, MongooseStoreError } from './errors.js';
+import {
+  BAD_NUMBER,
+  flawOf,
+  isTermNumber,
+  LAST_TERM,
+  type LeaseTerm,
+  NOBODY,
+  REPORTED_MAX,
+} from './lease-terms.js';
 import { log } from './log.js';
 
-/**
- * One term of the sweep lease, as stored in the lease collection (see {@link leaseName}).
- * Terms are only ever inserted, never updated: the newest one says who holds the lease.
- */
-export interface LeaseTerm {
-  /** The term's number: 1, 2, 3… Each is taken by the one insert that wins its `_id`. */
-  _id: number;
-  /** The instance that took the term (random per store), or `null` for one that gives it up. */
-  holder: string | null;
-  /** How long the term lasts, in milliseconds, counted by whoever watches it on its own clock. */
-  term: number;
-  /** When it was taken, by the taker's clock: for people reading the collection, never compared. */
-  takenAt: Date;
-}
+export { type LeaseTerm, leaseName } from './lease-terms.js';
 
 /** What the lease tells the sweeper. */
 export interface LeaseHooks {
@@ -33,11 +29,6 @@ export interface LeaseHooks {
   invalid(err: MongooseStoreError): void;
 }
 
-/** The lease collection of the sessions collection `collection`. */
-export function leaseName(collection: string): string {
-  return `${collection}.lease`;
-}
-
 // Codes meaning "this server will not let us keep a lease", for good: Unauthorized (13, a role
 // that covers the sessions collection only), InvalidNamespace (73, the lease collection's name
 // is too long: FerretDB 1.x allows 235 characters, mongod 255 with the database's), Atlas's
@@ -46,35 +37,6 @@ const REFUSED = new Set([13, 59, 73, 115, 238, 8000]);
 
 /** A holder stops calling itself one this share of a term before others may take over. */
 const MARGIN = 0.1;
-
-/**
- * The highest term number: a renewal a millisecond would take 140,000 years to reach it, and
- * up to it `n + 1` is exact in doubles (at 2^53 it equals `n`, and the chain would jam).
- */
-const LAST_TERM = 2 ** 52;
-/** The longest term, in milliseconds: the longest delay a Node.js timer takes. */
-const LONGEST_TERM = 2 ** 31 - 1;
-/** Stray documents an instance remembers having reported; past that, it only logs. */
-const REPORTED_MAX = 100;
-/** The holder of a stray document that sits where a term would: nobody's name. */
-const NOBODY = '';
-
-/** Whether `id` can number a term: a whole number from 1 to {@link LAST_TERM}. */
-function isTermNumber(id: unknown): id is number {
-  return typeof id === 'number' && Number.isInteger(id) && id >= 1 && id <= LAST_TERM;
-}
-
-/** What is wrong with the holder and term of `doc`, in words; `undefined` when nothing is. */
-function flawOf(doc: mongo.Document): string | undefined {
-  if (doc.holder !== null && typeof doc.holder !== 'string')
-    return 'its holder is neither a string nor null';
-  const term: unknown = doc.term;
-  if (typeof term !== 'number' || !Number.isFinite(term) || term < 0 || term > LONGEST_TERM)
-    return `its term is not a number of milliseconds from 0 to ${LONGEST_TERM}`;
-  return undefined;
-}
-
-const BAD_NUMBER = 'its _id is not a whole number from 1 to 2^52';
 
 /**
  * A lease that lets one of many stores on a collection sweep it, kept in the database.
@@ -116,11 +78,6 @@ export class Lease {
   /** Whether this instance may sweep now: it holds the lease, or the server refused it one. */
   get held(): boolean {
     return this.alone || performance.now() < this.validUntil;
-  }
-
-  /** Whether the server refused the lease, so that this instance sweeps alone. */
-  get refused(): boolean {
-    return this.alone;
   }
 
   /** Starts heartbeats for terms of `term` milliseconds: the first at once, then every half term. */

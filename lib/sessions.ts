@@ -2,7 +2,7 @@ import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import { AllSessions } from './all-sessions.js';
 import { sameData } from './changes.js';
-import type { DecodedSession, SessionCodec } from './codec.js';
+import { type DecodedSession, SessionCodec } from './codec.js';
 import { deviceOf, sameDevice } from './devices.js';
 import {
   byId,
@@ -16,28 +16,19 @@ import {
   storedExpiry,
   touchWrite,
 } from './document.js';
-import { codeOf, DUPLICATE_KEY, MongooseStoreError, sidTag, typeError } from './errors.js';
+import { codeOf, DUPLICATE_KEY, MongooseStoreError, sidTag } from './errors.js';
 import { expiryOf, touchSlack } from './expiry.js';
 import { GuardedWrites } from './guarded.js';
-import { checkSid } from './ids.js';
+import { checkSession, checkSid } from './ids.js';
 import { encodePeer, type PeerForm } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { blankRecord, type SessionRecord, SessionRecords } from './record.js';
 import { refusing } from './rejection.js';
 import { Rewrites } from './rewrites.js';
+import { sealingOf } from './sealing.js';
+import type { OperationContext } from './tracing.js';
 import { UserSessions } from './user-sessions.js';
-
-function checkSession(session: unknown, method: string, needsCookie: boolean): void {
-  if (session === null || typeof session !== 'object')
-    throw typeError(
-      `${method}: session must be an object, got ${session === null ? 'null' : typeof session}`,
-    );
-  const { cookie } = session as { cookie?: unknown };
-  // touch writes the cookie alone: without one it would wipe the stored cookie.
-  if (needsCookie && (cookie === null || typeof cookie !== 'object'))
-    throw typeError(`${method}: session must have a cookie object`);
-}
 
 /** What the session operations tell the store. */
 export interface SessionsHooks {
@@ -64,12 +55,17 @@ export class Sessions {
   /** `all`, `length`, `clear`, `reencrypt`. */
   readonly all: AllSessions;
 
+  private readonly codec: SessionCodec;
+  private readonly report: (err: Error) => void;
+
   constructor(
     private readonly options: ResolvedOptions,
-    private readonly codec: SessionCodec,
     private readonly collection: () => Promise<mongo.Collection<SessionDocument>>,
     hooks: SessionsHooks,
   ) {
+    const { serializer, userId, cipher } = options;
+    const codec = new SessionCodec(serializer, userId, sealingOf(cipher));
+    this.codec = codec;
     const guarded = new GuardedWrites(collection);
     const decode = (doc: SessionDocument) => this.decoded(doc, hooks.report);
     this.rewrites = new Rewrites(options, codec, guarded, collection);
@@ -82,25 +78,25 @@ export class Sessions {
     this.report = hooks.report;
   }
 
-  private readonly report: (err: Error) => void;
-
   /** express-session built `created` from `loaded`, which `get` returned for session `sid`. */
   loadedFrom(loaded: object, created: object, sid: string): void {
     this.records.carry(loaded, created, sid);
   }
 
-  async read(sid: string): Promise<SessionData | null> {
+  async read(sid: string, trace: OperationContext): Promise<SessionData | null> {
     checkSid(sid);
     const doc = await (await this.collection()).findOne(byId(sid));
     // The TTL monitor may lag by a minute or be absent: expiry is checked here on every read.
     const at = doc === null ? 0 : storedExpiry(doc);
     const now = Date.now();
+    trace.outcome = doc === null ? 'miss' : 'expired';
     if (doc === null || at <= now) return null;
     const createdAt = doc.createdAt instanceof Date ? doc.createdAt.getTime() : undefined;
     const { maxLifetime } = this.options;
     if (maxLifetime !== undefined && createdAt !== undefined && createdAt + maxLifetime <= now)
       return null;
     const decoded = this.decoded(doc, this.report);
+    trace.outcome = decoded === null ? 'unreadable' : 'hit';
     if (decoded === null) return null;
     if (decoded.peer !== undefined) this.peerForm = decoded.peer;
     this.records.keep(decoded.session, {
@@ -161,6 +157,11 @@ export class Sessions {
     if (signedIn && !this.options.legacy) await this.users.cap(sid, fields.user as string);
   }
 
+  /** Whether `touch(sid, session)` may skip its write: see {@link fresh}. */
+  skips(sid: unknown, session: SessionData): boolean {
+    return this.options.touchAfter !== 0 && typeof sid === 'string' && this.fresh(sid, session);
+  }
+
   /**
    * Whether a touch to this expiry may be skipped: the stored one is younger than touchAfter.
    * Never throws (it runs synchronously inside `touch`): when in doubt, the touch is written,
@@ -189,8 +190,9 @@ export class Sessions {
     );
   }
 
-  async refresh(sid: string, session: SessionData): Promise<void> {
+  async refresh(sid: string, session: SessionData, trace: OperationContext): Promise<void> {
     checkSid(sid);
+    trace.outcome = 'written';
     checkSession(session, 'touch', true);
     const now = Date.now();
     const record = this.records.of(session, sid);

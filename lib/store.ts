@@ -2,7 +2,6 @@ import { type Session, type SessionData, Store } from 'express-session';
 import type { mongo } from 'mongoose';
 import { type Callback, settle } from './callback.js';
 import { Cleanup } from './cleanup.js';
-import { SessionCodec } from './codec.js';
 import { SessionConnection } from './connection.js';
 import type { SessionDocument } from './document.js';
 import { typeError } from './errors.js';
@@ -14,9 +13,10 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
-import { sealingOf } from './sealing.js';
 import { detectProfile } from './server-profile.js';
 import { Sessions } from './sessions.js';
+import { countsOf, type StoreStats } from './stats.js';
+import { type OperationContext, type TracedOperation, traced, tracing } from './tracing.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
@@ -68,16 +68,9 @@ export class MongooseStore extends Store {
       throw typeError('callback: expected a function');
     this.options = resolveOptions(uris, options);
     this.starting = new StartCallback(callback);
-    this.sessions = new Sessions(
-      this.options,
-      new SessionCodec(
-        this.options.serializer,
-        this.options.userId,
-        sealingOf(this.options.cipher),
-      ),
-      () => this.connection.collection(),
-      { report: (err) => report(this, err) },
-    );
+    this.sessions = new Sessions(this.options, () => this.connection.collection(), {
+      report: (err) => report(this, err),
+    });
     this.cleanup = new Cleanup(this.options, () => this.connection.collection(), {
       swept: (deleted) => this.emit('sweep', deleted),
       failed: (err) => {
@@ -106,42 +99,38 @@ export class MongooseStore extends Store {
     sid: string,
     callback?: Callback<SessionData | null>,
   ): Promise<SessionData | null> | undefined {
-    return this.run(() => this.sessions.read(sid), callback);
+    return this.run('get', (t) => this.sessions.read(sid, t), callback);
   }
 
   /** Creates or replaces a session; one whose expiry is already past is deleted instead. */
   set(sid: string, session: SessionData): Promise<void>;
   set(sid: string, session: SessionData, callback: Callback<void>): void;
   set(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> | undefined {
-    return this.run(() => this.sessions.write(sid, session), callback);
+    return this.run('set', () => this.sessions.write(sid, session), callback);
   }
 
   /** Moves a session's expiry and stored cookie forward; a missing session stays missing. */
   touch(sid: string, session: SessionData): Promise<void>;
   touch(sid: string, session: SessionData, callback: Callback<void>): void;
   touch(sid: string, session: SessionData, callback?: Callback<void>): Promise<void> | undefined {
-    // The common case with touchAfter is "nothing to write": decide it here, without an
-    // async chain, and still call back asynchronously.
-    if (
-      this.options.touchAfter !== 0 &&
-      !this.closed &&
-      typeof sid === 'string' &&
-      this.sessions.fresh(sid, session)
-    ) {
+    // The common case is "nothing to write": decided without an async chain.
+    if (!this.closed && this.sessions.skips(sid, session)) {
+      // Published only while someone subscribes: then it costs what a traced operation does.
+      if (tracing()) return this.run('touch', async (t) => void (t.outcome = 'skipped'), callback);
       if (typeof callback !== 'function') return Promise.resolve();
       // A tick of its own, not one shared with other skips: nextTick carries the caller's
       // AsyncLocalStorage context, which a shared tick would mix up between requests.
       process.nextTick(callback, null);
       return undefined;
     }
-    return this.run(() => this.sessions.refresh(sid, session), callback);
+    return this.run('touch', (t) => this.sessions.refresh(sid, session, t), callback);
   }
 
   /** Deletes a session. Deleting a missing one is not an error. */
   destroy(sid: string): Promise<void>;
   destroy(sid: string, callback: Callback<void>): void;
   destroy(sid: string, callback?: Callback<void>): Promise<void> | undefined {
-    return this.run(() => this.sessions.remove(sid), callback);
+    return this.run('destroy', () => this.sessions.remove(sid), callback);
   }
 
   /** Every live session, keyed by session id. */
@@ -150,21 +139,21 @@ export class MongooseStore extends Store {
   all(
     callback?: Callback<Record<string, SessionData>>,
   ): Promise<Record<string, SessionData>> | undefined {
-    return this.run(() => this.sessions.all.list(), callback);
+    return this.run('all', () => this.sessions.all.list(), callback);
   }
 
   /** How many live sessions there are. */
   length(): Promise<number>;
   length(callback: Callback<number>): void;
   length(callback?: Callback<number>): Promise<number> | undefined {
-    return this.run(() => this.sessions.all.count(), callback);
+    return this.run('length', () => this.sessions.all.count(), callback);
   }
 
   /** The seed's name for {@link MongooseStore.length}: how many live sessions there are. */
   count(): Promise<number>;
   count(callback: Callback<number>): void;
   count(callback?: Callback<number>): Promise<number> | undefined {
-    return this.run(() => this.sessions.all.count(), callback);
+    return this.run('length', () => this.sessions.all.count(), callback);
   }
 
   /**
@@ -178,7 +167,7 @@ export class MongooseStore extends Store {
     userId: string,
     callback?: Callback<UserSession[]>,
   ): Promise<UserSession[]> | undefined {
-    return this.run(() => this.sessions.users.list(userId), callback);
+    return this.run('listByUser', () => this.sessions.users.list(userId), callback);
   }
 
   /**
@@ -197,7 +186,7 @@ export class MongooseStore extends Store {
     callback?: Callback<number>,
   ): Promise<number> | undefined {
     const [opts, cb] = typeof options === 'function' ? [undefined, options] : [options, callback];
-    return this.run(() => this.sessions.users.destroy(userId, opts?.except), cb);
+    return this.run('destroyByUser', () => this.sessions.users.destroy(userId, opts?.except), cb);
   }
 
   /**
@@ -214,31 +203,46 @@ export class MongooseStore extends Store {
     handle: string,
     callback?: Callback<boolean>,
   ): Promise<boolean> | undefined {
-    return this.run(() => this.sessions.users.destroyHandle(userId, handle), callback);
+    return this.run(
+      'destroyByHandle',
+      () => this.sessions.users.destroyHandle(userId, handle),
+      callback,
+    );
   }
 
   /**
-   * With `secret`, rewrites every live session still encrypted with an older secret with the
-   * first one, in batches of 1,000, while the app serves: a session the app saves meanwhile
-   * keeps what the app saved (on servers whose updates are atomic: not FerretDB 1.x). Walks
-   * the collection again until a walk finds nothing to rewrite, and resolves to how many it
-   * rewrote; then the older secrets can be dropped. Sessions no secret decrypts are left, and
-   * reported once as `ERR_SESSION_DECRYPT` through the `error` event.
+   * With `secret`, rewrites every live session still under an older secret with the first
+   * one, while the app serves, walking the collection until a walk finds nothing to rewrite;
+   * resolves to how many it rewrote. Then the older secrets can be dropped.
    * @throws MongooseStoreError (as a rejection) `ERR_REENCRYPT_INCOMPLETE` when sessions are
-   *   still under an older secret after 5 walks.
-   * @throws TypeError (as a rejection) when the `secret` option is not set.
+   *   still under an older secret after 5 walks; `ERR_SERVER_BUSY` when the server kept
+   *   answering with transient errors. TypeError when `secret` is not set.
    */
   reencrypt(): Promise<number>;
   reencrypt(callback: Callback<number>): void;
   reencrypt(callback?: Callback<number>): Promise<number> | undefined {
-    return this.run(() => this.sessions.all.reencrypt(), callback);
+    return this.run('reencrypt', () => this.sessions.all.reencrypt(), callback);
+  }
+
+  /**
+   * How the store is doing: connected or not, what deletes expired sessions, its part in the
+   * sweep lease, the live and expired-but-stored counts, and its last sweep. Three index-backed
+   * queries on mongod; on FerretDB 1.x each scans the collection.
+   */
+  async stats(): Promise<StoreStats> {
+    const counts = await this.connection
+      .collection()
+      .then((coll) => countsOf(coll, this.options.legacy))
+      .catch((err: unknown) => this.connection.failure(err));
+    const { expiry, leaseRole: lease, lastSweep } = this.cleanup;
+    return { connected: this.connection.up, expiry, lease, ...counts, lastSweep };
   }
 
   /** Deletes every session. Works before the collection exists. */
   clear(): Promise<void>;
   clear(callback: Callback<void>): void;
   clear(callback?: Callback<void>): Promise<void> | undefined {
-    return this.run(() => this.sessions.all.clear(), callback);
+    return this.run('clear', () => this.sessions.all.clear(), callback);
   }
 
   /**
@@ -267,11 +271,15 @@ export class MongooseStore extends Store {
   }
 
   /** Runs one operation for a public method; see {@link SessionConnection.failure}. */
-  private run<T>(work: () => Promise<T>, callback: Callback<T> | undefined) {
-    return settle(
-      work().catch((err: unknown) => this.connection.failure(err)),
-      callback,
+  private run<T>(
+    operation: TracedOperation,
+    work: (trace: OperationContext) => Promise<T>,
+    callback: Callback<T> | undefined,
+  ) {
+    const done = traced(operation, this.options.collection, (trace) =>
+      work(trace).catch((err: unknown) => this.connection.failure(err)),
     );
+    return settle(done, callback);
   }
 
   private onUp(coll: mongo.Collection<SessionDocument>): void {
@@ -288,22 +296,4 @@ export class MongooseStore extends Store {
       },
     );
   }
-}
-
-/**
- * Creates a {@link MongooseStore}.
- *
- * @param uris - one MongoDB URI (standalone or mongos), or an array of the members of one
- *   replica set; `null` when `options.connection`, `client` or `clientPromise` is given.
- * @param options - see {@link MongooseStoreOptions}.
- * @param callback - called once: with no error when the store is connected and its index
- *   checked, or with the error that stopped the first start (the store keeps retrying).
- * @throws TypeError for invalid or conflicting options.
- */
-export function createStore(
-  uris: MongooseStoreUris,
-  options?: MongooseStoreOptions,
-  callback?: (err?: Error) => void,
-): MongooseStore {
-  return new MongooseStore(uris, options, callback);
 }
