@@ -17,6 +17,16 @@ export type Route = 'write' | 'read' | 'app';
 /** How often the `app` route changes the session: one request in this many. */
 export const CHANGE_EVERY = 10;
 
+/**
+ * What `touchAfter` a row's stores run with:
+ * - `every`: every touch writes (ours `touchAfter: 0`, connect-mongo's default 0), beside
+ *   connect-mongodb-session, which never touches;
+ * - `defaults`: each store as it comes (ours adaptive, connect-mongo 0,
+ *   connect-mongodb-session);
+ * - `60 s`: ours and connect-mongo with `touchAfter` 60 s (connect-mongodb-session has none).
+ */
+export type TouchSetting = 'every' | 'defaults' | '60 s';
+
 /** One HTTP row: its name in the table and for `--http-rows`, the route, and express-session's settings. */
 export interface Scenario {
   op: string;
@@ -24,6 +34,8 @@ export interface Scenario {
   route: Route;
   resave: boolean;
   rolling: boolean;
+  /** The stores the row runs, and with what `touchAfter`. */
+  touch: TouchSetting;
 }
 
 interface Counter {

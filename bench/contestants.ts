@@ -16,6 +16,12 @@ export interface Contestant {
   set(sid: string, s: SessionData): Promise<void>;
   /** Absent when the store has none (connect-mongodb-session): its rows show n/a. */
   touch?(sid: string, s: SessionData): Promise<void>;
+  /**
+   * What express-session does as a request starts: `get`, then the store's `createSession`
+   * over it. Resolves to the request's session, the object express-session later hands to
+   * `touch` or `set` (`null` when missing).
+   */
+  load(sid: string): Promise<SessionData | null>;
   destroy(sid: string): Promise<void>;
   /** Absent when the store has none (connect-mongodb-session): its rows show n/a. */
   length?(): Promise<number>;
@@ -58,6 +64,13 @@ function callbacks(
     name,
     store,
     get: (sid) => get(sid),
+    load: async (sid) => {
+      const loaded = await get(sid);
+      if (loaded == null) return null;
+      // All express-session reads of its request: the id, and where to put the session.
+      const req = { sessionID: sid } as unknown as Parameters<Store['createSession']>[0];
+      return store.createSession(req, loaded);
+    },
     set: (sid, s) => set(sid, s),
     touch: touch && ((sid, s) => touch(sid, s)),
     destroy: (sid) => destroy(sid),
@@ -110,15 +123,18 @@ const monitored = (log?: CommandLog) => (log === undefined ? {} : { monitorComma
 /** A `secret` for the rows that measure encryption: not a real one, and never used elsewhere. */
 export const BENCH_SECRET = 'benchmark secret, 32 characters or more, not for use';
 
+/** `touchAfter` as a row sets it: a number (ours in ms, connect-mongo in s), or the store's own default. */
+export type TouchAfter = number | 'default';
+
 /**
  * Our store; given a log, on a connection of its own that reports its round trips there;
- * given `secret`, encrypting.
+ * given `secret`, encrypting. `touchAfter` in ms; `'default'` leaves the option out (adaptive).
  */
 export async function ours(
   arena: Arena,
   name: string,
   collection: string,
-  touchAfter = 0,
+  touchAfter: TouchAfter = 0,
   log?: CommandLog,
   secret?: string,
 ): Promise<Contestant> {
@@ -132,7 +148,13 @@ export async function ours(
     // No sweeper: a sweep landing inside a timed batch would hold SQLite's write lock.
     store = new MongooseStore(
       connection === undefined ? arena.uri : null,
-      { collection, touchAfter, lifecheck: -1, connection, ...(secret && { secret }) },
+      {
+        collection,
+        ...(touchAfter !== 'default' && { touchAfter }),
+        lifecheck: -1,
+        connection,
+        ...(secret && { secret }),
+      },
       (err) => (err ? fail(err) : ok()),
     );
   });
@@ -149,13 +171,16 @@ export async function ours(
   return c;
 }
 
-/** connect-mongo, with the autoRemove mode the server supports. */
+/**
+ * connect-mongo, with the autoRemove mode the server supports; `touchAfterS` in seconds, its
+ * unit, or `'default'` to leave the option out (its default: 0, every touch writes).
+ */
 export async function connectMongo(
   arena: Arena,
   name: string,
   collectionName: string,
   ttlIndexes: boolean,
-  touchAfterS = 0,
+  touchAfterS: TouchAfter = 0,
   log?: CommandLog,
 ) {
   const store = ConnectMongo.create({
@@ -166,7 +191,7 @@ export async function connectMongo(
     // 'interval' is the mode that works without TTL indexes; a day (in minutes) keeps its
     // sweep out of the timed batches, as lifecheck -1 does for ours.
     autoRemoveInterval: 1_440,
-    touchAfter: touchAfterS,
+    ...(touchAfterS !== 'default' && { touchAfter: touchAfterS }),
   });
   const c = callbacks(
     name,
@@ -223,29 +248,65 @@ export async function connectMongoDBSessionStore(
   return c;
 }
 
-/** The raw driver making the same round trips: the physical limit. */
+/** Our document, as the raw driver types it. */
+interface RawDoc {
+  _id: string;
+  expiresAt: Date;
+  cookie: string;
+  session: string;
+  user?: string;
+}
+type RawUpdate = mongo.UpdateFilter<RawDoc>;
+
+/**
+ * The raw driver doing our store's work with nothing around it: the physical limit. The same
+ * document (cookie and data apart, both JSON strings, `user` where passport has one), the same
+ * filters and updates, one round trip per operation as ours:
+ * - `get`: findOne by `_id`, the expiry checked here, both fields parsed;
+ * - `set`: `$set` of expiry, cookie, data and user (or `$unset` of user), `$unset` of a
+ *   peer's fields, with upsert;
+ * - `touch`: `$set` of expiry and cookie, filtered by `_id` alone for a session `load` gave
+ *   (express-session loaded it live in this request), else by `_id` and a live expiry, as
+ *   ours filters a direct touch of a session it never read.
+ */
 export async function rawDriver(arena: Arena, collection: string): Promise<Contestant> {
   const client = await mongo.MongoClient.connect(arena.uri);
-  const coll = client
-    .db()
-    .collection<{ _id: string; expiresAt: Date; session: string; user?: string }>(collection);
+  const coll = client.db().collection<RawDoc>(collection);
   const live = (user: string) => ({ user, expiresAt: { $gt: new Date() } });
   const expiry = (s: SessionData) => new Date(s.cookie.expires ?? Date.now() + 86_400_000);
+  // The sessions `load` gave, as our store keeps a record of what express-session loaded.
+  const inRequest = new WeakSet<object>();
+  const get = async (sid: string): Promise<SessionData | null> => {
+    const doc = await coll.findOne({ _id: sid });
+    if (doc === null || doc.expiresAt.getTime() <= Date.now()) return null;
+    return { cookie: JSON.parse(doc.cookie), ...JSON.parse(doc.session) };
+  };
   return {
     name: 'raw driver',
-    async get(sid) {
-      const doc = await coll.findOne({ _id: sid });
-      return doc !== null && doc.expiresAt.getTime() > Date.now() ? JSON.parse(doc.session) : null;
+    get,
+    async load(sid) {
+      const s = await get(sid);
+      if (s !== null) inRequest.add(s);
+      return s;
     },
     async set(sid, s) {
-      await coll.updateOne(
-        { _id: sid },
-        { $set: { expiresAt: expiry(s), session: JSON.stringify(s) } },
-        { upsert: true },
-      );
+      const { cookie, ...data } = s;
+      const user = (s as { passport?: { user?: unknown } }).passport?.user;
+      const $set: Record<string, unknown> = {
+        expiresAt: expiry(s),
+        cookie: JSON.stringify(cookie),
+        session: JSON.stringify(data),
+      };
+      const $unset: Record<string, ''> = { expires: '', lastModified: '' };
+      if (typeof user === 'string') $set.user = user;
+      else $unset.user = '';
+      await coll.updateOne({ _id: sid }, { $set, $unset } as RawUpdate, { upsert: true });
     },
     async touch(sid, s) {
-      await coll.updateOne({ _id: sid }, { $set: { expiresAt: expiry(s) } });
+      const filter = inRequest.has(s) ? { _id: sid } : { _id: sid, expiresAt: { $gt: new Date() } };
+      await coll.updateOne(filter, {
+        $set: { expiresAt: expiry(s), cookie: JSON.stringify(s.cookie) },
+      });
     },
     async destroy(sid) {
       await coll.deleteOne({ _id: sid });
@@ -256,7 +317,7 @@ export async function rawDriver(arena: Arena, collection: string): Promise<Conte
       return docs.map((d) => ({
         id: d._id,
         expiresAt: d.expiresAt,
-        session: JSON.parse(d.session),
+        session: { cookie: JSON.parse(d.cookie), ...JSON.parse(d.session) },
       }));
     },
     async destroyByUser(user) {

@@ -2,9 +2,15 @@
 // Beside each row's rate, where a request's time goes: this process's CPU, the server's, the
 // load generator's, and the round trips the store made, as the driver timed them.
 import type { Store } from 'express-session';
-import { benchApp, CHANGE_EVERY, type Scenario } from '../app';
+import { benchApp, CHANGE_EVERY, type Scenario, type TouchSetting } from '../app';
 import { addTotals, CommandLog, type CommandTotal, type CommandTotals } from '../commands';
-import { connectMongo, connectMongoDBSessionStore, ours } from '../contestants';
+import {
+  type Contestant,
+  connectMongo,
+  connectMongoDBSessionStore,
+  ours,
+  type TouchAfter,
+} from '../contestants';
 import { machineCpu } from '../cpu';
 import { drive } from '../drive';
 import { progress } from '../fixtures';
@@ -16,12 +22,73 @@ const LEVELS = [1, 32] as const;
 
 /** The rows, in order; a new row is one more line. */
 export const SCENARIOS: Scenario[] = [
-  { name: 'write', op: 'HTTP write', route: 'write', resave: false, rolling: false },
-  { name: 'read', op: 'HTTP read', route: 'read', resave: false, rolling: false },
-  { name: 'app', op: 'HTTP app, resave: false', route: 'app', resave: false, rolling: false },
-  { name: 'app-resave', op: 'HTTP app, resave: true', route: 'app', resave: true, rolling: false },
-  { name: 'app-rolling', op: 'HTTP app, rolling: true', route: 'app', resave: true, rolling: true },
+  {
+    name: 'write',
+    op: 'HTTP write',
+    route: 'write',
+    resave: false,
+    rolling: false,
+    touch: 'every',
+  },
+  { name: 'read', op: 'HTTP read', route: 'read', resave: false, rolling: false, touch: 'every' },
+  {
+    name: 'read-defaults',
+    op: 'HTTP read, defaults',
+    route: 'read',
+    resave: false,
+    rolling: false,
+    touch: 'defaults',
+  },
+  {
+    name: 'read-60s',
+    op: 'HTTP read, touchAfter 60 s',
+    route: 'read',
+    resave: false,
+    rolling: false,
+    touch: '60 s',
+  },
+  {
+    name: 'app',
+    op: 'HTTP app, resave: false',
+    route: 'app',
+    resave: false,
+    rolling: false,
+    touch: 'every',
+  },
+  {
+    name: 'app-resave',
+    op: 'HTTP app, resave: true',
+    route: 'app',
+    resave: true,
+    rolling: false,
+    touch: 'every',
+  },
+  {
+    name: 'app-rolling',
+    op: 'HTTP app, rolling: true',
+    route: 'app',
+    resave: true,
+    rolling: true,
+    touch: 'every',
+  },
 ];
+
+/** The stores of rows with one {@link TouchSetting}, each on its own collection and log. */
+async function openStores(ctx: Context, touch: TouchSetting): Promise<Contestant[]> {
+  const { arena } = ctx;
+  const tag = { every: '', defaults: '_def', '60 s': '_60s' }[touch];
+  const [oursTa, cmTa]: [TouchAfter, TouchAfter] =
+    touch === 'every' ? [0, 0] : touch === 'defaults' ? ['default', 'default'] : [60_000, 60];
+  return [
+    await ctx.open(ours(arena, 'ours', `ours_http${tag}`, oursTa, new CommandLog())),
+    await ctx.open(
+      connectMongo(arena, 'connect-mongo', `cm_http${tag}`, ctx.ttl, cmTa, new CommandLog()),
+    ),
+    ...(touch === '60 s'
+      ? []
+      : await ifItRuns(ctx, connectMongoDBSessionStore(arena, `cms_http${tag}`, new CommandLog()))),
+  ];
+}
 
 /** What one run cost each side, in µs, and the store's round trips. */
 interface Spent {
@@ -36,17 +103,16 @@ interface Spent {
 
 export const http: Phase = {
   async run(ctx) {
-    const { arena, settings } = ctx;
-    const stores = [
-      await ctx.open(ours(arena, 'ours', 'ours_http', 0, new CommandLog())),
-      await ctx.open(connectMongo(arena, 'connect-mongo', 'cm_http', ctx.ttl, 0, new CommandLog())),
-      ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms_http', new CommandLog()))),
-    ];
+    const { settings } = ctx;
     const scenarios = pick(settings.httpRows);
+    const storesOf = new Map<TouchSetting, Contestant[]>();
+    for (const { touch } of scenarios)
+      if (!storesOf.has(touch)) storesOf.set(touch, await openStores(ctx, touch));
     const spent = new Map<string, Spent[]>();
     for (let round = 0; round < settings.rounds; round++) {
       // Rotate the rows too: rows compared with each other meet the same neighbours' load.
       for (const scenario of scenarios.map((_, i) => scenarios[(i + round) % scenarios.length])) {
+        const stores = storesOf.get(scenario.touch) ?? [];
         for (const level of LEVELS) {
           for (const c of stores.map((_, i) => stores[(i + round) % stores.length])) {
             progress(
@@ -71,6 +137,16 @@ export const http: Phase = {
     }
     for (const level of LEVELS) {
       const row = (op: string, store = 'ours') => ({ op, level, store });
+      ctx.tally.compare(
+        `HTTP read, defaults, ours ÷ connect-mongo, concurrency ${level} (goal ≥ 1.5×)`,
+        row('HTTP read, defaults'),
+        row('HTTP read, defaults', 'connect-mongo'),
+      );
+      ctx.tally.compare(
+        `HTTP read, touchAfter 60 s, ours ÷ connect-mongo, concurrency ${level} (goal ≥ 1.0×)`,
+        row('HTTP read, touchAfter 60 s'),
+        row('HTTP read, touchAfter 60 s', 'connect-mongo'),
+      );
       ctx.tally.compare(
         `ours, HTTP app \`resave: true\` ÷ \`resave: false\`, concurrency ${level} (goal ≥ 0.95×)`,
         row('HTTP app, resave: true'),
@@ -141,7 +217,7 @@ function whereTimeGoes(spent: Map<string, Spent[]>, noServer: boolean, stored: n
   const lines = [
     '## Where the time of an HTTP request goes',
     '',
-    `Each run starts with ${stored.toLocaleString('en')} other sessions stored in the store's collection, half of them expired and not yet swept, and nothing else. The \`app\` route is a signed-in user browsing: the first request signs in (passport's \`passport.user\`, a profile, a three-item cart and a CSRF token, about 600 bytes of session), every request reads them, and one request in ${CHANGE_EVERY} changes the cart. \`write\` changes a counter on every request, \`read\` only on the first. \`rolling: true\` runs with \`resave: true\`: express-session moves the cookie's expiry on every request whatever \`rolling\` says, and \`rolling\` only sends the cookie again; with \`resave: false\` its store calls are the \`resave: false\` row's.`,
+    `Each run starts with ${stored.toLocaleString('en')} other sessions stored in the store's collection, half of them expired and not yet swept, and nothing else. The \`app\` route is a signed-in user browsing: the first request signs in (passport's \`passport.user\`, a profile, a three-item cart and a CSRF token, about 600 bytes of session), every request reads them, and one request in ${CHANGE_EVERY} changes the cart. \`write\` changes a counter on every request, \`read\` only on the first. \`rolling: true\` runs with \`resave: true\`: express-session moves the cookie's expiry on every request whatever \`rolling\` says, and \`rolling\` only sends the cookie again; with \`resave: false\` its store calls are the \`resave: false\` row's. Every row runs ours and connect-mongo with \`touchAfter: 0\` (every touch writes) beside connect-mongodb-session (which never touches), but \`HTTP read, defaults\`, each store at its defaults (ours adaptive: a touch is skipped while it would move the stored expiry by less than 1 % of the lifetime, at most 60 s; connect-mongo 0), and \`HTTP read, touchAfter 60 s\`, ours at 60,000 ms and connect-mongo at 60 s.`,
     '',
     `Per request, summed over the rounds: CPU time of this process (express, express-session, the store and its driver), of the server${noServer ? ' (n/a: not started by this run)' : ''}, of the load generator, and of the whole machine (all processes, including other users'); then the store's round trips to the server as the driver timed them (wait included), by command: count per request × mean ms.`,
     '',
