@@ -34,8 +34,11 @@ function groupBy(items, key, line) {
   return groups;
 }
 
-/** The closing summary, without the totals line. */
-function closingLines(results) {
+/**
+ * The closing summary, without the totals line. `filtered`: the run was given a test name
+ * pattern (-t), so jest skipped the tests it did not match.
+ */
+function closingLines(results, filtered) {
   const notes = readNotes();
   const out = [];
   const server = notes.filter((n) => n.kind === 'server');
@@ -62,7 +65,15 @@ function closingLines(results) {
       const explained = skips.some(
         (s) => s.file === file && (s.title === t.title || t.ancestorTitles.includes(s.title)),
       );
-      if (!explained) unexplained.push({ file, title: t.fullName, reason: 'no reason recorded' });
+      if (explained) continue;
+      // Under -t, one line per file: jest skips every test the pattern does not match.
+      if (filtered)
+        unexplained.push({
+          file,
+          title: 'its tests -t did not match',
+          reason: 'not selected by -t',
+        });
+      else unexplained.push({ file, title: t.fullName, reason: 'no reason recorded' });
     }
   }
   const byReason = groupBy(
@@ -82,12 +93,16 @@ function closingLines(results) {
 }
 
 class SummaryReporter {
+  constructor(globalConfig) {
+    this.filtered = Boolean(globalConfig?.testNamePattern);
+  }
+
   onRunComplete(_contexts, results) {
     const totals = `${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests + results.numTodoTests} skipped`;
     const dir = join(__dirname, '..', '..', '.cache');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'test-summary.txt'), `${totals}\n`);
-    globalThis.__CMS_CLOSING__ = `\n${[...closingLines(results), '', totals].join('\n')}\n`;
+    globalThis.__CMS_CLOSING__ = `\n${[...closingLines(results, this.filtered), '', totals].join('\n')}\n`;
   }
 }
 
