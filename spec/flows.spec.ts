@@ -27,6 +27,9 @@ async function storeNobodyExpires(options: MongooseStoreOptions = {}) {
   return { store, coll: sessions(name) };
 }
 
+/** Requests to /slow-save that loaded their session, each waiting for its go-ahead. */
+const slowSaves: (() => void)[] = [];
+
 /** An app whose routes exercise the session the way real apps do. */
 function app(store: MongooseStore, options: Partial<SessionOptions> = {}) {
   const a = express();
@@ -62,11 +65,11 @@ function app(store: MongooseStore, options: Partial<SessionOptions> = {}) {
     req.session.destroy((err) => (err ? next(err) : res.send('bye')));
   });
   a.get('/slow-save', (req, res) => {
-    // Loads the session, then changes it after a delay: a request racing a logout.
-    setTimeout(() => {
+    // Loads the session, then changes it once the spec says so: a request racing a logout.
+    slowSaves.push(() => {
       req.session.count = 99;
       res.send('saved late');
-    }, 300);
+    });
   });
   a.get('/reload', (req, res, next) => {
     req.session.reload((err) => (err ? next(err) : res.send(String(req.session.count))));
@@ -91,7 +94,7 @@ describe('express-session with the store', () => {
       .expect(200, '1');
     const cookie = res.headers['set-cookie'][0];
     const id = sidOf(cookie);
-    await eventually(async () => (await store.get(id)) === null, 5_000, 'the session to expire');
+    await eventually(async () => (await store.get(id)) === null, 15_000, 'the session to expire');
     expect(await coll.countDocuments({ _id: id })).toBe(1);
     // The stale cookie, sent again, starts over.
     await request(app(store, { cookie: { maxAge: 1_000 } }))
@@ -182,8 +185,9 @@ describe('express-session with the store', () => {
       .get('/slow-save')
       .expect(200, 'saved late')
       .then(() => undefined);
-    await new Promise((r) => setTimeout(r, 100));
+    await eventually(() => slowSaves.length > 0, 10_000, 'the slow request to load its session');
     await agent.get('/logout').expect(200, 'bye');
+    for (const go of slowSaves.splice(0)) go();
     await slow;
     expect(await sessions().countDocuments()).toBe(0);
   });
@@ -221,7 +225,7 @@ describe('express-session with the store, while another client deletes expired s
     // Only the deleter can remove it: the store neither sweeps nor has a TTL index here.
     await eventually(
       async () => (await coll.countDocuments({ _id: id })) === 0,
-      5_000,
+      15_000,
       'the deleter to remove the expired session',
     );
     expect(running.deleted).toBeGreaterThan(0);

@@ -147,7 +147,7 @@ describeIf(
       await sessions().insertOne({ _id: sid(), expiresAt: new Date(Date.now() - 1) });
       await eventually(
         async () => (await sessions().countDocuments()) === 0,
-        5_000,
+        15_000,
         'the sweeper to delete',
       );
       expect(sweeperInterval(store)).toBe(100);
@@ -225,7 +225,7 @@ describe('while another client deletes expired sessions the moment they expire',
     await store.set(brief, { cookie: { expires: new Date(Date.now() + 50) } } as never);
     await eventually(
       async () => (await sessions().countDocuments({ _id: { $in: [expired, brief] } })) === 0,
-      5_000,
+      15_000,
       'both expired sessions to vanish',
     );
     expect(running.rounds).toBeGreaterThan(0);

@@ -123,10 +123,10 @@ describe('a peer’s expired session', () => {
     });
     await eventually(
       async () => (await coll.countDocuments({ expires: { $exists: true } })) === 0,
-      10_000,
+      15_000,
       'the sweeper to remove the old expired document',
     );
-    await eventually(() => swept >= 1, 5_000, 'the sweep event');
+    await eventually(() => swept >= 1, 15_000, 'the sweep event');
   });
 });
 

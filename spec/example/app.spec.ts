@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { sign } from 'cookie-signature';
 import type { Express } from 'express';
 import request from 'supertest';
@@ -258,13 +259,21 @@ const portOpen = (port: number) =>
     s.once('error', () => ok(false));
   });
 
-/** Spawns the demo as `npm start` runs it (without the build), on the embedded server. */
+/**
+ * Spawns the demo as `npm start` runs it (without the build), on the embedded server. Through
+ * tsx's loader, not its CLI: the CLI's parent process waits 30 ms for the demo to confirm a
+ * relayed SIGINT and otherwise kills it with SIGKILL, which a loaded machine can miss.
+ */
 function startDemo(port: number) {
   const env = { ...process.env, PORT: String(port), SESSION_SECRET: 'x' } as NodeJS.ProcessEnv;
   delete env.MONGODB_URI;
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'example/server.ts'],
+    [
+      '--import',
+      pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href,
+      'example/server.ts',
+    ],
     {
       cwd: ROOT,
       env,

@@ -8,6 +8,7 @@ import {
   resolveServer,
   startMongod,
 } from '../../tools/test-server';
+import { addNote, NOTES_ENV } from './notes';
 
 declare global {
   // Handed from setup to teardown (same process).
@@ -16,19 +17,21 @@ declare global {
 
 /**
  * Resolves one server for the whole run, probes what it can do, and hands both to the spec
- * workers through the environment (workers start after this and inherit it).
+ * workers through the environment (workers start after this and inherit it). What it finds
+ * goes to the run's notes, for the closing summary.
  */
 export default async function globalSetup(): Promise<void> {
-  // Jest leaves its "Determining test suites" line open: the first line starts a new one.
-  let lead = '\n';
-  const say = (line: string) => {
-    process.stdout.write(`${lead}[server] ${line}\n`);
-    lead = '';
-  };
-  const server = await resolveServer(say);
+  process.env[NOTES_ENV] = join(mkdtempSync(join(tmpdir(), 'cms-notes-')), 'notes.jsonl');
+  const found = (text: string) => addNote({ kind: 'server', text });
+  const server = await resolveServer((line) => {
+    // Said before a step that can take minutes (a FerretDB build): shown now as well.
+    // Jest leaves its "Determining test suites" line open, hence the leading newline.
+    process.stdout.write(`\n[server] ${line}\n`);
+    found(line);
+  });
   const servers = [server];
   globalThis.__CMS_SERVERS__ = servers;
-  say(`using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})`);
+  found(`using ${await describeServer(server.uri)} at ${server.uri} (${server.kind})`);
 
   const caps = await probeCapabilities(server.uri);
   let replSetUri = caps.replicaSet.ok ? server.uri : '';
@@ -39,10 +42,10 @@ export default async function globalSetup(): Promise<void> {
     servers.push(rs);
     replSetUri = rs.uri;
     replSetCaps = await probeCapabilities(rs.uri);
-    say(`replica set for replica-set specs: ${await describeServer(rs.uri)}`);
+    found(`replica set for replica-set specs: ${await describeServer(rs.uri)}`);
   }
   for (const [name, cap] of Object.entries(caps)) {
-    say(`${name}: ${cap.ok ? 'yes' : 'no'} (${cap.reason})`);
+    found(`${name}: ${cap.ok ? 'yes' : 'no'} (${cap.reason})`);
   }
 
   process.env.CMS_TEST_URI = server.uri;
@@ -51,5 +54,4 @@ export default async function globalSetup(): Promise<void> {
   process.env.CMS_TEST_REPLSET_URI = replSetUri;
   process.env.CMS_TEST_REPLSET_CAPS = JSON.stringify(replSetCaps);
   process.env.CMS_TEST_MONGOD_BINARY = server.mongodBinary ?? '';
-  process.env.CMS_TEST_SKIPS = join(mkdtempSync(join(tmpdir(), 'cms-skips-')), 'skips.txt');
 }

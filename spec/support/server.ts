@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Cookie } from 'express-session';
 import { mongo } from 'mongoose';
@@ -10,6 +9,7 @@ import {
 } from '../../lib/index';
 import { formatUri, parseUri } from '../../lib/uris';
 import type { Capabilities, Capability } from '../../tools/capabilities';
+import { addNote } from './notes';
 
 function env(name: string): string {
   const v = process.env[name];
@@ -58,9 +58,14 @@ export function sid(): string {
   return randomBytes(12).toString('base64url');
 }
 
+/** The spec file running now, by its base name. */
+function specFile(): string {
+  return basename(expect.getState().testPath ?? '');
+}
+
 /**
- * `describe` when the server has `cap`; otherwise `describe.skip`, with the reason printed now
- * and in the run's closing list of skips.
+ * `describe` when the server has `cap`; otherwise `describe.skip`, with the reason in the
+ * run's closing summary.
  */
 export function describeIf(
   cap: Capability,
@@ -72,10 +77,35 @@ export function describeIf(
     describe(title, body);
     return;
   }
-  const line = `${basename(file)} › ${title}: ${cap.reason}`;
-  appendFileSync(env('CMS_TEST_SKIPS'), `${line}\n`);
-  console.log(`SKIP ${line}`);
+  addNote({ kind: 'skip', file: basename(file), title, reason: cap.reason });
   describe.skip(title, body);
+}
+
+/**
+ * `it` when `cap` holds; otherwise `it.skip`, with the reason in the run's closing summary.
+ * `timeout` is in milliseconds, as for `it`.
+ */
+export function itIf(
+  cap: Capability,
+  title: string,
+  body: jest.ProvidesCallback,
+  timeout?: number,
+): void {
+  if (cap.ok) {
+    it(title, body, timeout);
+    return;
+  }
+  addNote({ kind: 'skip', file: specFile(), title, reason: cap.reason });
+  it.skip(title, body, timeout);
+}
+
+/**
+ * Keeps one line a spec measured (a count, a duration) for the run's closing summary, under
+ * the spec file's name; `console.log` would print a block with a stack line instead. Never
+ * put a session id or session data in it.
+ */
+export function note(text: string): void {
+  addNote({ kind: 'note', file: specFile(), text });
 }
 
 /**
