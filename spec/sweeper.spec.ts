@@ -40,7 +40,7 @@ async function sweeperTime(every: number, runs = 3): Promise<void> {
     lifecheck: every,
   });
   const seen = sweepsOf(witness);
-  await eventually(() => seen.runs >= runs, 10_000, `${runs} sweeps of a witness`);
+  await eventually(() => seen.runs >= runs, 30_000, `${runs} sweeps of a witness`);
 }
 
 describe('Sweeper', () => {
@@ -162,7 +162,7 @@ describe('the store sweeper', () => {
     await store.set(live, { cookie: cookie() } as never);
     await sessions().insertMany([expired(1_000), expired(2_000)]);
     // A sweep may fall between the two inserts: count what all sweeps deleted.
-    await eventually(() => seen.deleted >= 2, 5_000, 'sweeps that delete both');
+    await eventually(() => seen.deleted >= 2, 15_000, 'sweeps that delete both');
     expect(seen.deleted).toBe(2);
     expect((await sessions().find().toArray()).map((d) => d._id)).toEqual([live]);
   });
@@ -211,11 +211,11 @@ describe('the store sweeper, while another client deletes expired sessions at on
     await sessions().insertMany(stale);
     await eventually(
       async () => (await sessions().countDocuments({ _id: { $ne: live } })) === 0,
-      5_000,
+      15_000,
       'the expired sessions to vanish',
     );
     const runs = seen.runs;
-    await eventually(() => seen.runs >= runs + 2, 5_000, 'two more sweeps');
+    await eventually(() => seen.runs >= runs + 2, 15_000, 'two more sweeps');
     expect(errors).toEqual([]);
     expect(seen.deleted + running.deleted).toBe(stale.length);
     expect(await store.get(live)).toMatchObject({ n: 1 });
