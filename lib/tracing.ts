@@ -53,7 +53,14 @@ export function traced<T>(
 ): Promise<T> {
   if (!channel.hasSubscribers) return work(UNTRACED);
   const context: OperationContext = { operation, collection };
-  return channel.tracePromise(() => work(context), context);
+  // The channel puts what the promise resolves to on the context as `result`: sessions and
+  // ids, which subscribers must never see. The traced promise resolves to nothing instead.
+  let value: T;
+  return channel
+    .tracePromise(async () => {
+      value = await work(context);
+    }, context)
+    .then(() => value);
 }
 
 /** Whether anyone subscribes to the channel: a skipped touch is published only then. */
