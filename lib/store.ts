@@ -16,7 +16,13 @@ import {
 import { detectProfile } from './server-profile.js';
 import { Sessions } from './sessions.js';
 import { countsOf, type StoreStats } from './stats.js';
-import { type OperationContext, type TracedOperation, traced, tracing } from './tracing.js';
+import {
+  type OperationContext,
+  skipped,
+  type TracedOperation,
+  traced,
+  tracing,
+} from './tracing.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
@@ -116,7 +122,7 @@ export class MongooseStore extends Store {
     // The common case is "nothing to write": decided without an async chain.
     if (!this.closed && this.sessions.skips(sid, session)) {
       // Published only while someone subscribes: then it costs what a traced operation does.
-      if (tracing()) return this.run('touch', async (t) => void (t.outcome = 'skipped'), callback);
+      if (tracing()) return this.run('touch', async (t) => skipped(t), callback);
       if (typeof callback !== 'function') return Promise.resolve();
       // A tick of its own, not one shared with other skips: nextTick carries the caller's
       // AsyncLocalStorage context, which a shared tick would mix up between requests.
@@ -149,7 +155,7 @@ export class MongooseStore extends Store {
     return this.run('length', () => this.sessions.all.count(), callback);
   }
 
-  /** The seed's name for {@link MongooseStore.length}: how many live sessions there are. */
+  /** Another name for {@link MongooseStore.length}: how many live sessions there are. */
   count(): Promise<number>;
   count(callback: Callback<number>): void;
   count(callback?: Callback<number>): Promise<number> | undefined {

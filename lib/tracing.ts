@@ -67,3 +67,8 @@ export function traced<T>(
 export function tracing(): boolean {
   return channel.hasSubscribers;
 }
+
+/** Marks a touch whose write was skipped (within `touchAfter`). */
+export function skipped(context: OperationContext): void {
+  context.outcome = 'skipped';
+}
