@@ -3,9 +3,11 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import session from 'express-session';
 import { account } from './account';
 import { counter } from './counter';
+import { signedOutNotice } from './signed-out';
 
 /** The demo's settings; see example/server.ts for where they come from. */
 export interface DemoOptions {
+  /** The store, made with `metadata: { ip: true, userAgent: true }` for the devices page. */
   store: MongooseStore;
   secret: string;
   /** Session cookie lifetime in ms. */
@@ -15,8 +17,9 @@ export interface DemoOptions {
 const COOKIE = 'sid';
 
 /**
- * The seed README's example on today's express (a counter, flash, "online" and regenerate at
- * 10), and beside it an account flow: sign in with a name, see and sign out your devices.
+ * The seed README's example on today's express (a counter, flash, the live session count and
+ * regenerate at 10); beside it an account flow (sign in with a name, see and sign out your
+ * devices).
  */
 export function createApp({ store, secret, maxAge }: DemoOptions): Express {
   const app = express();
@@ -37,8 +40,9 @@ export function createApp({ store, secret, maxAge }: DemoOptions): Express {
       cookie: { path: '/', httpOnly: true, sameSite: 'lax', maxAge },
     }),
   );
+  app.use(signedOutNotice({ secret, maxAge }));
   app.use(counter(store));
-  app.use(account({ store, cookieName: COOKIE }));
+  app.use(account({ store, cookieName: COOKIE, secret, maxAge }));
   // The message only: express's default handler would print the stack into the page.
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     console.error('demo:', err.message);
