@@ -41,7 +41,7 @@ ${flashes(info)}
 connect-mongoose-session stores as one MongoDB document. At view ${REGENERATE_AT}, the session
 gets a new id, as a sign-in does.</p>
 <div class="stats">
-<p class="stat"><span class="num" id="count">${count}</span> views in this session</p>
+<p class="stat"><span class="num" id="count">${count}</span> ${count === 1 ? 'view' : 'views'} in this session</p>
 <p class="stat"><span class="num" id="online">${online}</span> live ${online === 1 ? 'session' : 'sessions'} in the store</p>
 </div>
 <p class="did">${what(count)}</p>

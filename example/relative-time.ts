@@ -14,9 +14,9 @@ export function relativeTime(at: Date, now: number): string {
   const ms = at.getTime() - now;
   if (Math.abs(ms) < 10_000) return 'just now';
   for (const [unit, size] of UNITS) {
-    if (Math.abs(ms) >= size) return format.format(Math.trunc(ms / size), unit);
+    if (Math.abs(ms) >= size) return format.format(Math.round(ms / size), unit);
   }
-  return format.format(Math.trunc(ms / 1000), 'second');
+  return format.format(Math.round(ms / 1000), 'second');
 }
 
 /** A `<time>` element: the relative time, with the absolute UTC time as its tooltip. */
