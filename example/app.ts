@@ -3,6 +3,8 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import session from 'express-session';
 import { account } from './account';
 import { counter } from './counter';
+import { health } from './health';
+import { metrics } from './metrics';
 import { signedOutNotice } from './signed-out';
 
 /** The demo's settings; see example/server.ts for where they come from. */
@@ -19,15 +21,17 @@ const COOKIE = 'sid';
 /**
  * The seed README's example on today's express (a counter, flash, the live session count and
  * regenerate at 10); beside it an account flow (sign in with a name, see and sign out your
- * devices).
+ * devices), and `/metrics` and `/healthz` for an operator.
  */
 export function createApp({ store, secret, maxAge }: DemoOptions): Express {
   const app = express();
-  // Before the session: a browser asks for the icon beside every page, and each such request
-  // would load and touch the session for nothing.
+  // Before the session: a browser asks for the icon beside every page, and a probe or scraper
+  // every few seconds; each such request would load and touch a session for nothing.
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });
+  app.use(health(store));
+  app.use(metrics(store));
   app.use(express.urlencoded({ extended: false }));
   app.use(
     session({

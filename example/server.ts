@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log(
-    `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/`,
+    `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/ (metrics at /metrics, health at /healthz)`,
   );
 
   let stopping = false;
