@@ -1,82 +1,101 @@
 // The account pages' HTML: the sign-in form and the list of a user's devices.
 import { escapeHtml, flashes, layout } from './html';
+import { timeTag } from './relative-time';
 import { MAX_NAME } from './user';
+import type { BrowserLabel } from './user-agent';
 
-/** One signed-in session, as the account page shows it (never its id). */
+/** One signed-in session, as the devices page shows it (never its id). */
 export interface Device {
   /** Whether this is the session of the request being answered. */
   current: boolean;
+  /** The store's handle for it: what the "Sign out" button posts. */
+  handle: string;
+  /** Its browser and OS, parsed from the user agent the store recorded. */
+  browser: BrowserLabel;
+  /** The IP the store recorded, if any. */
+  ip: string | undefined;
+  /** When it signed in, if known. */
+  signedInAt: Date | undefined;
+  /** When the store last wrote it (within `touchAfter`), if known. */
+  lastSeenAt: Date | undefined;
   expiresAt: Date;
-  /** When it signed in, in ms since the epoch, if known. */
-  signedInAt: number | undefined;
-  /** Its browser's User-Agent at sign-in, if known. */
-  device: string | undefined;
 }
 
 const back = '<nav><a href="/">Back to the counter</a></nav>';
 
-/** `ms` as a short duration: "42 s", "5 min", "3 h", "2 days". */
-function duration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  // Seconds up to two minutes: a one-minute session would otherwise read "1 min" or "59 s".
-  if (s < 120) return `${s} s`;
-  if (s < 3600) return `${Math.round(s / 60)} min`;
-  if (s < 48 * 3600) return `${Math.round(s / 3600)} h`;
-  return `${Math.round(s / 86400)} days`;
-}
+const KINDS: Record<string, string> = {
+  desktop: 'Computer',
+  mobile: 'Phone',
+  tablet: 'Tablet',
+  tv: 'TV',
+  bot: 'Bot',
+};
 
-/** A `<time>` for `at`, relative to `now`, with the absolute UTC time beside it. */
-function when(at: Date, now: number): string {
-  const iso = at.toISOString();
-  const rel = at.getTime() >= now ? `in ${duration(at.getTime() - now)}` : 'now';
-  return `<time datetime="${iso}" title="${iso}">${rel}</time> <span class="muted at">(${iso.slice(0, 19).replace('T', ' ')} UTC)</span>`;
+/** "Signed in 3 days ago · last seen 5 minutes ago", with what is known. */
+function seen(d: Device, now: number): string {
+  const parts: string[] = [];
+  if (d.signedInAt !== undefined) parts.push(`Signed in ${timeTag(d.signedInAt, now)}`);
+  if (d.lastSeenAt !== undefined) {
+    const verb = parts.length === 0 ? 'Last seen' : 'last seen';
+    parts.push(`${verb} ${d.current ? 'now' : timeTag(d.lastSeenAt, now)}`);
+  }
+  return parts.length === 0 ? '' : `<div class="seen">${parts.join(' · ')}</div>`;
 }
 
 function deviceItem(d: Device, now: number): string {
-  const name = d.current
-    ? '<strong>This device</strong> <span class="badge">you are here</span>'
-    : '<strong>Another device</strong>';
-  const ua = d.device === undefined ? '' : `<div class="muted">${escapeHtml(d.device)}</div>`;
-  const ago = d.signedInAt === undefined ? undefined : now - d.signedInAt;
-  const since =
-    ago === undefined ? '' : `Signed in ${ago < 60_000 ? 'just now' : `${duration(ago)} ago`} · `;
+  const name = escapeHtml(d.browser.name);
+  const badge = d.current ? ' <span class="badge">This device</span>' : '';
+  const where = [
+    d.browser.kind === undefined ? undefined : (KINDS[d.browser.kind] ?? d.browser.kind),
+    d.ip === undefined ? undefined : `IP <span class="ip">${escapeHtml(d.ip)}</span>`,
+  ].filter((s) => s !== undefined);
+  const signOut = d.current
+    ? ''
+    : `<form method="post" action="/account/devices/sign-out" class="inline">
+<input type="hidden" name="handle" value="${escapeHtml(d.handle)}">
+<button type="submit" class="secondary" aria-label="Sign out ${name}">Sign out</button></form>`;
   return `<li class="${d.current ? 'session current' : 'session'}">
-<div>${name}</div>
-${ua}
-<div>${since}expires ${when(d.expiresAt, now)}</div>
+<div class="device"><strong class="browser">${name}</strong>${badge}</div>
+${where.length === 0 ? '' : `<div class="muted">${where.join(' · ')}</div>`}
+${seen(d, now)}
+<div class="muted">Expires ${timeTag(d.expiresAt, now)} unless used</div>
+${signOut}
 </li>`;
 }
 
 /** The page at `/account`: who is signed in, their devices (this one first), and sign-outs. */
 export function accountPage(user: string, devices: Device[], info: string[], now: number): string {
   const others = devices.filter((d) => !d.current).length;
-  const count = devices.length === 1 ? '1 session' : `${devices.length} sessions`;
+  const count = devices.length === 1 ? '1 device' : `${devices.length} devices`;
   const signOutOthers =
     others === 0
       ? '<p class="muted">No other device is signed in with this name.</p>'
-      : `<form method="post" action="/account/sign-out-others" class="inline"><button type="submit">Sign out other devices</button></form>`;
+      : `<form method="post" action="/account/sign-out-others" class="inline"><button type="submit">Sign out all other devices</button></form>`;
   return layout({
     title: 'Your devices - connect-mongoose-session demo',
     body: `<h1>Your devices</h1>
 ${flashes(info)}
-<p>Signed in as <strong id="user">${escapeHtml(user)}</strong>: ${count}.</p>
+<p>Signed in as <strong id="user">${escapeHtml(user)}</strong> on ${count}.</p>
 <ul class="sessions">
 ${devices.map((d) => deviceItem(d, now)).join('\n')}
 </ul>
+<div class="actions">
 ${signOutOthers}
-<form method="post" action="/sign-out" class="inline"><button type="submit" class="secondary">Sign out</button></form>
+<form method="post" action="/sign-out" class="inline"><button type="submit" class="secondary">Sign out of this device</button></form>
+</div>
 ${back}`,
   });
 }
 
 /** The page at `/sign-in`: a name, no password. */
-export function signInPage(errors: string[]): string {
+export function signInPage(info: string[], errors: string[]): string {
   return layout({
     title: 'Sign in - connect-mongoose-session demo',
     body: `<h1>Sign in</h1>
+${flashes(info, 'notice')}
 ${flashes(errors, 'error')}
 <p class="muted">A demo: no password, any name will do. Sign in with the same name in a second
-browser to see both devices on your account page.</p>
+browser to see both devices on your devices page.</p>
 <form method="post" action="/sign-in">
 <p><label for="name">Name</label><br>
 <input type="text" id="name" name="name" required maxlength="${MAX_NAME}" autocomplete="username" autofocus></p>

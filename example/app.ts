@@ -3,9 +3,13 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import session from 'express-session';
 import { account } from './account';
 import { counter } from './counter';
+import { health } from './health';
+import { metrics } from './metrics';
+import { signedOutNotice } from './signed-out';
 
 /** The demo's settings; see example/server.ts for where they come from. */
 export interface DemoOptions {
+  /** The store, made with `metadata: { ip: true, userAgent: true }` for the devices page. */
   store: MongooseStore;
   secret: string;
   /** Session cookie lifetime in ms. */
@@ -15,16 +19,19 @@ export interface DemoOptions {
 const COOKIE = 'sid';
 
 /**
- * The seed README's example on today's express (a counter, flash, "online" and regenerate at
- * 10), and beside it an account flow: sign in with a name, see and sign out your devices.
+ * The seed README's example on today's express (a counter, flash, the live session count and
+ * regenerate at 10); beside it an account flow (sign in with a name, see and sign out your
+ * devices), and `/metrics` and `/healthz` for an operator.
  */
 export function createApp({ store, secret, maxAge }: DemoOptions): Express {
   const app = express();
-  // Before the session: a browser asks for the icon beside every page, and each such request
-  // would load and touch the session for nothing.
+  // Before the session: a browser asks for the icon beside every page, and a probe or scraper
+  // every few seconds; each such request would load and touch a session for nothing.
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
   });
+  app.use(health(store));
+  app.use(metrics(store));
   app.use(express.urlencoded({ extended: false }));
   app.use(
     session({
@@ -37,8 +44,9 @@ export function createApp({ store, secret, maxAge }: DemoOptions): Express {
       cookie: { path: '/', httpOnly: true, sameSite: 'lax', maxAge },
     }),
   );
+  app.use(signedOutNotice({ secret, maxAge }));
   app.use(counter(store));
-  app.use(account({ store, cookieName: COOKIE }));
+  app.use(account({ store, cookieName: COOKIE, secret, maxAge }));
   // The message only: express's default handler would print the stack into the page.
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     console.error('demo:', err.message);

@@ -36,7 +36,13 @@ async function main(): Promise<void> {
   const storeSecret = process.env.STORE_SECRET
     ? process.env.STORE_SECRET.split(',').map((s) => s.trim())
     : undefined;
-  const store = createStore(uri, { lifecheck, ...(storeSecret && { secret: storeSecret }) });
+  // The devices page shows where each session signs in from: the store records the IP and
+  // the user agent of each session's requests (personal data, off unless asked for).
+  const store = createStore(uri, {
+    lifecheck,
+    metadata: { ip: true, userAgent: true },
+    ...(storeSecret && { secret: storeSecret }),
+  });
   if (storeSecret !== undefined) console.log('sessions are encrypted at rest (STORE_SECRET)');
   store.on('error', (err) => console.error('session store:', err.message));
   store.on('ttlRefused', (_reason, every) =>
@@ -60,7 +66,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log(
-    `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/`,
+    `connect-mongoose-session demo on http://localhost:${(server.address() as AddressInfo).port}/ (metrics at /metrics, health at /healthz)`,
   );
 
   let stopping = false;
