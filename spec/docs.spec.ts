@@ -42,16 +42,27 @@ function parse(file: string): { blocks: Block[]; prose: { line: number; text: st
   lines.forEach((text, i) => {
     const fence = /^\s*(`{3,}|~{3,})(.*)$/.exec(text);
     if (open === undefined) {
-      if (fence) open = { fence: fence[1] as string, info: (fence[2] as string).trim(), line: i + 1, body: [] };
+      if (fence)
+        open = {
+          fence: fence[1] as string,
+          info: (fence[2] as string).trim(),
+          line: i + 1,
+          body: [],
+        };
       else prose.push({ line: i + 1, text });
-    } else if (fence && (fence[1] as string).startsWith(open.fence) && (fence[2] as string).trim() === '') {
+    } else if (
+      fence &&
+      (fence[1] as string).startsWith(open.fence) &&
+      (fence[2] as string).trim() === ''
+    ) {
       blocks.push({ file, line: open.line, info: open.info, code: open.body.join('\n') });
       open = undefined;
     } else {
       open.body.push(text);
     }
   });
-  if (open !== undefined) throw new Error(`${rel(file)}:${open.line}: a code fence is never closed`);
+  if (open !== undefined)
+    throw new Error(`${rel(file)}:${open.line}: a code fence is never closed`);
   return { blocks, prose };
 }
 
@@ -105,7 +116,8 @@ describe('links in the docs', () => {
         continue;
       }
       if (anchor !== undefined && anchor !== '') {
-        if (!to.endsWith('.md')) broken.push(`${rel(file)}:${line}: ${target} (anchor into a non-page)`);
+        if (!to.endsWith('.md'))
+          broken.push(`${rel(file)}:${line}: ${target} (anchor into a non-page)`);
         else if (!anchorsOf(to).has(anchor))
           broken.push(`${rel(file)}:${line}: ${target} (no heading gives #${anchor})`);
       }
@@ -114,8 +126,12 @@ describe('links in the docs', () => {
   });
 
   it('are checked with GitHub’s rules for anchors', () => {
-    expect(slug('Many app instances on one collection')).toBe('many-app-instances-on-one-collection');
-    expect(slug('`createStore(uris, options?)` and `close()`')).toBe('createstoreuris-options-and-close');
+    expect(slug('Many app instances on one collection')).toBe(
+      'many-app-instances-on-one-collection',
+    );
+    expect(slug('`createStore(uris, options?)` and `close()`')).toBe(
+      'createstoreuris-options-and-close',
+    );
     expect(slug('On FerretDB 1.x (SQLite backend)')).toBe('on-ferretdb-1x-sqlite-backend');
     expect(slug('What a crash costs: kill -9')).toBe('what-a-crash-costs-kill--9');
   });
@@ -157,8 +173,7 @@ describe('TypeScript in the docs', () => {
   );
   const checked = blocks.filter((b) => !/\bno-check\b/.test(b.info));
   const dir = join(ROOT, '.cache', `docs-check-${process.pid}`);
-  const fileOf = (b: Block) =>
-    join(dir, `${rel(b.file).replace(/[/.]/g, '_')}_${b.line}.ts`);
+  const fileOf = (b: Block) => join(dir, `${rel(b.file).replace(/[/.]/g, '_')}_${b.line}.ts`);
   let diagnostics: Map<string, string[]>;
 
   beforeAll(() => {
