@@ -1,5 +1,5 @@
 // The demo: `npm start`. It uses MONGODB_URI, or else the same embedded server the tests use.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createStore } from 'connect-mongoose-session';
@@ -38,13 +38,21 @@ async function main(): Promise<void> {
     : undefined;
   // The devices page shows where each session signs in from: the store records the IP and
   // the user agent of each session's requests (personal data, off unless asked for).
+  // Expiry events, unless the sweeper is turned off (LIFECHECK=-1): they come from it.
   const store = createStore(uri, {
     lifecheck,
     metadata: { ip: true, userAgent: true },
+    expiredEvents: lifecheck !== -1,
     ...(storeSecret && { secret: storeSecret }),
   });
   if (storeSecret !== undefined) console.log('sessions are encrypted at rest (STORE_SECRET)');
   store.on('error', (err) => console.error('session store:', err.message));
+  // Each expiry, once across every instance: with a short tag, never the session id.
+  store.on('expired', (sid, session) => {
+    const tag = createHash('sha256').update(sid).digest('hex').slice(0, 8);
+    const idle = Math.round((session?.cookie?.originalMaxAge ?? maxAge) / 60_000);
+    console.log(`a session expired after ${idle} min idle (#${tag})`);
+  });
   store.on('ttlRefused', (_reason, every) =>
     console.log(`the server has no TTL indexes: sweeping every ${every} ms`),
   );

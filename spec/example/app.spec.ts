@@ -270,8 +270,13 @@ const portOpen = (port: number) =>
  * tsx's loader, not its CLI: the CLI's parent process waits 30 ms for the demo to confirm a
  * relayed SIGINT and otherwise kills it with SIGKILL, which a loaded machine can miss.
  */
-function startDemo(port: number) {
-  const env = { ...process.env, PORT: String(port), SESSION_SECRET: 'x' } as NodeJS.ProcessEnv;
+function startDemo(port: number, extra: Record<string, string> = {}) {
+  const env = {
+    ...process.env,
+    PORT: String(port),
+    SESSION_SECRET: 'x',
+    ...extra,
+  } as NodeJS.ProcessEnv;
   delete env.MONGODB_URI;
   const child = spawn(
     process.execPath,
@@ -326,6 +331,39 @@ describe('npm start', () => {
     // Only the demo's own data dir: other spec files start servers of their own meanwhile.
     const dir = demo.dataDir();
     if (dir !== undefined) expect(existsSync(dir)).toBe(false);
+  }, 90_000);
+
+  it('logs each session that expires, with a short tag and never its id', async () => {
+    const demo = startDemo(0, { SESSION_MAX_AGE: '1000', LIFECHECK: '200' });
+    try {
+      const url = await new Promise<string>((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error(`no URL printed:\n${demo.out}`)), 60_000);
+        demo.child.stdout.on('data', () => {
+          const m = /demo on (http:\/\/localhost:\d+\/)/.exec(demo.out);
+          if (m) {
+            clearTimeout(timer);
+            ok(m[1]);
+          }
+        });
+      });
+      const res = await request(url).get('/').expect(200);
+      const id = decodeURIComponent(String(res.headers['set-cookie']?.[0] ?? '')).split(/[:.=]/)[2];
+      await new Promise<void>((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error(`no expiry logged:\n${demo.out}`)), 30_000);
+        const check = () => {
+          if (!/a session expired after \d+ min idle \(#[0-9a-f]{8}\)/.test(demo.out)) return;
+          clearTimeout(timer);
+          ok();
+        };
+        demo.child.stdout.on('data', check);
+        check();
+      });
+      expect(id?.length).toBeGreaterThan(10);
+      expect(demo.out).not.toContain(id as string);
+    } finally {
+      demo.child.kill('SIGINT');
+      await demo.exited;
+    }
   }, 90_000);
 
   describe('with its port taken', () => {
