@@ -28,3 +28,8 @@ export interface MongooseStoreEvents {
    */
   expired: [sid: string, session: SessionData | null];
 }
+
+/** A listener of the store's event `E`. */
+export type Listener<E extends keyof MongooseStoreEvents> = (
+  ...args: MongooseStoreEvents[E]
+) => void;

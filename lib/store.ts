@@ -5,7 +5,7 @@ import { Cleanup } from './cleanup.js';
 import { SessionConnection } from './connection.js';
 import type { SessionDocument } from './document.js';
 import { typeError } from './errors.js';
-import type { MongooseStoreEvents } from './events.js';
+import type { Listener, MongooseStoreEvents } from './events.js';
 import { report, StartCallback, tell } from './notices.js';
 import {
   type MongooseStoreOptions,
@@ -16,21 +16,12 @@ import {
 import { detectProfile } from './server-profile.js';
 import { Sessions } from './sessions.js';
 import { countsOf, type StoreStats } from './stats.js';
-import {
-  type OperationContext,
-  skipped,
-  type TracedOperation,
-  traced,
-  tracing,
-} from './tracing.js';
+import * as trace from './tracing.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
 /** The request express-session hands a store, as its own types say it (not express's). */
 type SessionRequest = Parameters<Store['createSession']>[0];
-
-/** A listener of the store's event `E`. */
-type Listener<E extends keyof MongooseStoreEvents> = (...args: MongooseStoreEvents[E]) => void;
 
 // Typed overloads for the events above, merged into the class. The merge adds only method
 // signatures that EventEmitter implements, so nothing is left uninitialised.
@@ -122,7 +113,7 @@ export class MongooseStore extends Store {
     // The common case is "nothing to write": decided without an async chain.
     if (!this.closed && this.sessions.skips(sid, session)) {
       // Published only while someone subscribes: then it costs what a traced operation does.
-      if (tracing()) return this.run('touch', async (t) => skipped(t), callback);
+      if (trace.tracing()) return this.run('touch', async (t) => trace.skipped(t), callback);
       if (typeof callback !== 'function') return Promise.resolve();
       // A tick of its own, not one shared with other skips: nextTick carries the caller's
       // AsyncLocalStorage context, which a shared tick would mix up between requests.
@@ -278,12 +269,12 @@ export class MongooseStore extends Store {
 
   /** Runs one operation for a public method; see {@link SessionConnection.failure}. */
   private run<T>(
-    operation: TracedOperation,
-    work: (trace: OperationContext) => Promise<T>,
+    operation: trace.TracedOperation,
+    work: (context: trace.OperationContext) => Promise<T>,
     callback: Callback<T> | undefined,
   ) {
-    const done = traced(operation, this.options.collection, (trace) =>
-      work(trace).catch((err: unknown) => this.connection.failure(err)),
+    const done = trace.traced(operation, this.options.collection, (context) =>
+      work(context).catch((err: unknown) => this.connection.failure(err)),
     );
     return settle(done, callback);
   }
