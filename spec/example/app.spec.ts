@@ -307,19 +307,25 @@ function startDemo(port: number, extra: Record<string, string> = {}) {
   return demo;
 }
 
+/** The URL the demo prints once it listens. */
+function urlOf(demo: ReturnType<typeof startDemo>): Promise<string> {
+  return new Promise<string>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no URL printed:\n${demo.out}`)), 60_000);
+    const check = () => {
+      const m = /demo on (http:\/\/localhost:\d+\/)/.exec(demo.out);
+      if (!m) return;
+      clearTimeout(timer);
+      ok(m[1] as string);
+    };
+    demo.child.stdout.on('data', check);
+    check();
+  });
+}
+
 describe('npm start', () => {
   it('prints its URL, serves the page, and leaves no server or temp dir behind on SIGINT', async () => {
     const demo = startDemo(0);
-    const url = await new Promise<string>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`no URL printed:\n${demo.out}`)), 60_000);
-      demo.child.stdout.on('data', () => {
-        const m = /demo on (http:\/\/localhost:\d+\/)/.exec(demo.out);
-        if (m) {
-          clearTimeout(timer);
-          ok(m[1]);
-        }
-      });
-    });
+    const url = await urlOf(demo);
     const dbPort = Number(/mongodb:\/\/[^:]+:(\d+)/.exec(demo.out)?.[1] ?? 0);
     const res = await request(url).get('/').expect(200);
     expect(countOf(res.text)).toBe(1);
@@ -336,16 +342,7 @@ describe('npm start', () => {
   it('logs each session that expires, with a short tag and never its id', async () => {
     const demo = startDemo(0, { SESSION_MAX_AGE: '1000', LIFECHECK: '200' });
     try {
-      const url = await new Promise<string>((ok, fail) => {
-        const timer = setTimeout(() => fail(new Error(`no URL printed:\n${demo.out}`)), 60_000);
-        demo.child.stdout.on('data', () => {
-          const m = /demo on (http:\/\/localhost:\d+\/)/.exec(demo.out);
-          if (m) {
-            clearTimeout(timer);
-            ok(m[1]);
-          }
-        });
-      });
+      const url = await urlOf(demo);
       const res = await request(url).get('/').expect(200);
       const id = decodeURIComponent(String(res.headers['set-cookie']?.[0] ?? '')).split(/[:.=]/)[2];
       await new Promise<void>((ok, fail) => {
