@@ -1,6 +1,6 @@
 import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
-import { byId, expiredSets, type SessionDocument } from './document.js';
+import { BY_ID, byId, expiredSets, type SessionDocument } from './document.js';
 import { retrying } from './retry.js';
 
 /** Expired sessions read per round of announcements: the memory one round holds. */
@@ -46,7 +46,7 @@ export async function announceExpired(
     while (!how.stopped()) {
       const docs = await retrying(
         'the sweep',
-        () => coll.find(expired).sort({ _id: 1 }).limit(ANNOUNCE_BATCH).toArray(),
+        () => coll.find(expired).sort(BY_ID).limit(ANNOUNCE_BATCH).toArray(),
         how.stopped,
       );
       let next = 0;

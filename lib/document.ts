@@ -117,6 +117,17 @@ export function expiredFilter(now: Date): SessionFilter {
   return { expiresAt: { $lte: now } };
 }
 
+/** Id order: how walks over the collection go, batch after batch. */
+export const BY_ID = { _id: 1 } as const;
+
+/** Only the id: what a query that picks sessions to delete needs back. */
+export const ID_ONLY = { _id: 1 } as const;
+
+/** Of the sessions `filter` matches, those among `ids`. */
+export function among(filter: SessionFilter, ids: readonly string[]): SessionFilter {
+  return { ...filter, _id: { $in: [...ids] } };
+}
+
 /** The oldest first, by expiry: the order of the expired, to tell the TTL lag. */
 export const BY_EXPIRY = { expiresAt: 1 } as const;
 

@@ -1,6 +1,6 @@
 import type { mongo } from 'mongoose';
 import type { Resealed, SessionCodec } from './codec.js';
-import { afterId, byId, isPeer, type SessionDocument } from './document.js';
+import { afterId, BY_ID, byId, isPeer, type SessionDocument } from './document.js';
 import { MongooseStoreError } from './errors.js';
 import type { GuardedWrites } from './guarded.js';
 import { log } from './log.js';
@@ -93,7 +93,7 @@ async function onePass(
   for (;;) {
     const filter = afterId(after);
     const docs = await retrying('reencrypt: reading a batch', () =>
-      coll.find(filter).sort({ _id: 1 }).limit(REENCRYPT_BATCH).toArray(),
+      coll.find(filter).sort(BY_ID).limit(REENCRYPT_BATCH).toArray(),
     );
     if (docs.length === 0) break;
     after = (docs[docs.length - 1] as SessionDocument)._id;

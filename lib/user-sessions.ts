@@ -3,8 +3,10 @@ import type { mongo } from 'mongoose';
 import type { DecodedSession, SessionCodec } from './codec.js';
 import { handleOf } from './devices.js';
 import {
+  among,
   beyondCap,
   byId,
+  ID_ONLY,
   ofUser,
   peerLive,
   peerLiveAmong,
@@ -114,7 +116,7 @@ export class UserSessions {
     const now = new Date();
     const coll = await this.collection();
     const user = this.codec.userFilter(userId);
-    const ids = await coll.find(ofUser(user, now), { projection: { _id: 1 } }).toArray();
+    const ids = await coll.find(ofUser(user, now), { projection: ID_ONLY }).toArray();
     const mine = ids.find((doc) => handleOf(doc._id) === handle);
     if (mine !== undefined)
       return (await coll.deleteOne({ ...ofUser(user, now), ...byId(mine._id) })).deletedCount > 0;
@@ -133,13 +135,13 @@ export class UserSessions {
     const coll = await this.collection();
     const { filter, sort } = beyondCap(user, sid, new Date());
     const over = await coll
-      .find(filter, { projection: { _id: 1 } })
+      .find(filter, { projection: ID_ONLY })
       .sort(sort)
       .skip(max - 1)
       .toArray();
     if (over.length === 0) return;
     const ids = over.map((doc) => doc._id);
-    const { deletedCount } = await coll.deleteMany({ ...filter, _id: { $in: ids } });
+    const { deletedCount } = await coll.deleteMany(among(filter, ids));
     log(
       'user cap %d: signed out %d older sessions as %s signed in',
       max,
