@@ -1,5 +1,7 @@
 // Each store operation timed alone: every round runs every op for every contestant before
 // the next op, at concurrency 1 and 32.
+
+import type { MongooseStoreOptions } from 'connect-mongoose-session';
 import type { SessionData, Store } from 'express-session';
 import {
   BENCH_SECRET,
@@ -22,6 +24,15 @@ const SECRET_ROW = 'ours secret';
  * absolute lifetime bounds every expiry, and a signed-in set checks the user's cap.
  */
 const DEVICES_ROW = 'ours devices';
+/**
+ * The same three options one at a time, only when `--stores` names them: which of them the
+ * devices row's cost comes from.
+ */
+const DEVICE_PARTS: [name: string, options: Partial<MongooseStoreOptions>][] = [
+  ['ours metadata', { metadata: { ip: true, userAgent: true } }],
+  ['ours maxLifetime', { maxLifetime: DAY }],
+  ['ours maxSessionsPerUser', { maxSessionsPerUser: 5 }],
+];
 /** Our store while a metrics exporter listens on its tracing channel (issue 23). */
 const TRACED_ROW = 'ours traced';
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
@@ -104,6 +115,16 @@ export const operations: Phase = {
           maxSessionsPerUser: 5,
         }),
       )),
+      ...(
+        await Promise.all(
+          DEVICE_PARTS.filter(([name]) => settings.stores?.includes(name)).map(
+            ([name, options], i) =>
+              opening(name, () =>
+                ours(arena, name, `ours_part${i}`, 0, undefined, undefined, options),
+              ),
+          ),
+        )
+      ).flat(),
       ...(await opening(TRACED_ROW, async () => {
         const c = await ours(arena, TRACED_ROW, 'ours_traced');
         c.around = async (batch) => {
@@ -172,6 +193,7 @@ export const operations: Phase = {
     for (const [row, goal] of [
       [SECRET_ROW, ' (goal: ≥ 0.95×)'],
       [DEVICES_ROW, ''],
+      ...DEVICE_PARTS.map(([name]) => [name, '']),
       [TRACED_ROW, ''],
     ]) {
       for (const [op] of STEPS) {
