@@ -45,6 +45,13 @@ export interface Settings {
    * users; `gets` timed gets and `--users-calls=N` calls of each user method per round.
    */
   users: { sessions: number; users: number; gets: number; calls: number };
+  /**
+   * `--stores=a,b`: the operations phase's contestants to run, by name (default: all), so
+   * that a run comparing two of them spends its time on those alone.
+   */
+  stores: readonly string[] | undefined;
+  /** `--label=x`: what names the server in the results file (default: how it was found). */
+  label: string | undefined;
 }
 
 const FULL = {
@@ -113,5 +120,7 @@ export function parseArgs(argv: readonly string[]): Settings {
     memoryConcurrency: count('memory-concurrency', 32),
     memoryIds: count('memory-ids', 1_009),
     users,
+    stores: value('stores')?.split(','),
+    label: value('label'),
   };
 }

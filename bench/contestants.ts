@@ -4,10 +4,11 @@
 import { promisify } from 'node:util';
 import { MongoStore as ConnectMongo } from 'connect-mongo';
 import connectMongoDBSession from 'connect-mongodb-session';
-import { MongooseStore } from 'connect-mongoose-session';
+import { MongooseStore, type MongooseStoreOptions } from 'connect-mongoose-session';
 import session, { type SessionData, type Store } from 'express-session';
 import mongoose, { mongo } from 'mongoose';
 import type { CommandClient, CommandLog } from './commands';
+import { REQUEST } from './fixtures';
 
 /** One store, or the raw driver, doing the round trips a session store does. */
 export interface Contestant {
@@ -39,6 +40,11 @@ export interface Contestant {
   store?: Store;
   /** Its round trips, when it was opened with a {@link CommandLog}. */
   commands?: CommandLog;
+  /**
+   * Wraps each of its timed batches (and its warm-up): what must hold while it alone runs,
+   * such as a process-wide tracing subscription. None: the batch runs as it is.
+   */
+  around?<T>(batch: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -67,8 +73,11 @@ function callbacks(
     load: async (sid) => {
       const loaded = await get(sid);
       if (loaded == null) return null;
-      // All express-session reads of its request: the id, and where to put the session.
-      const req = { sessionID: sid } as unknown as Parameters<Store['createSession']>[0];
+      // All express-session reads of its request: the id, and where to put the session;
+      // and what a store recording devices reads (express-session attaches it to the session).
+      const req = { sessionID: sid, ...REQUEST } as unknown as Parameters<
+        Store['createSession']
+      >[0];
       return store.createSession(req, loaded);
     },
     set: (sid, s) => set(sid, s),
@@ -137,6 +146,7 @@ export async function ours(
   touchAfter: TouchAfter = 0,
   log?: CommandLog,
   secret?: string,
+  extra: Partial<MongooseStoreOptions> = {},
 ): Promise<Contestant> {
   const connection =
     log === undefined
@@ -154,6 +164,7 @@ export async function ours(
         lifecheck: -1,
         connection,
         ...(secret && { secret }),
+        ...extra,
       },
       (err) => (err ? fail(err) : ok()),
     );

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       dir,
       settings.smoke
         ? 'smoke.md'
-        : `${new Date().toISOString().slice(0, 10)}-${server.kind}${some}.md`,
+        : `${new Date().toISOString().slice(0, 10)}-${settings.label ?? server.kind}${some}.md`,
     );
     writeFileSync(file, out);
     console.log(`written to ${file}`);

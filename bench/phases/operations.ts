@@ -1,5 +1,7 @@
 // Each store operation timed alone: every round runs every op for every contestant before
 // the next op, at concurrency 1 and 32.
+
+import type { MongooseStoreOptions } from 'connect-mongoose-session';
 import type { SessionData, Store } from 'express-session';
 import {
   BENCH_SECRET,
@@ -11,11 +13,28 @@ import {
 } from '../contestants';
 import { DAY, progress, sess } from '../fixtures';
 import { timeCallbacks, timeOps } from '../measure';
+import { Tracer } from '../tracer';
 import { type Context, ifItRuns, type Phase } from './phase';
 
 const LEVELS = [1, 32] as const;
 /** Our store with `secret` set, beside the same without it. */
 const SECRET_ROW = 'ours secret';
+/**
+ * Our store with the device options of issue 21 on: every write records the device, the
+ * absolute lifetime bounds every expiry, and a signed-in set checks the user's cap.
+ */
+const DEVICES_ROW = 'ours devices';
+/**
+ * The same three options one at a time, only when `--stores` names them: which of them the
+ * devices row's cost comes from.
+ */
+const DEVICE_PARTS: [name: string, options: Partial<MongooseStoreOptions>][] = [
+  ['ours metadata', { metadata: { ip: true, userAgent: true } }],
+  ['ours maxLifetime', { maxLifetime: DAY }],
+  ['ours maxSessionsPerUser', { maxSessionsPerUser: 5 }],
+];
+/** Our store while a metrics exporter listens on its tracing channel (issue 23). */
+const TRACED_ROW = 'ours traced';
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
 const TOUCH_AFTER_FACTOR = 200;
 
@@ -79,25 +98,73 @@ async function inRequestTouch(
 export const operations: Phase = {
   async run(ctx) {
     const { arena, settings, tally } = ctx;
+    // Only the contestants --stores names (all by default) are opened at all.
+    const wanted = (name: string) => settings.stores?.includes(name) ?? true;
+    const opening = async (name: string, open: () => Promise<Contestant | Error>) =>
+      wanted(name) ? ifItRuns(ctx, open()) : [];
+    const tracer = new Tracer();
     const plain = [
-      await ctx.open(ours(arena, 'ours', 'ours')),
-      await ctx.open(ours(arena, SECRET_ROW, 'ours_secret', 0, undefined, BENCH_SECRET)),
-      await ctx.open(connectMongo(arena, 'connect-mongo', 'cm', ctx.ttl)),
-      await ctx.open(rawDriver(arena, 'raw')),
-      ...(await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms'))),
+      ...(await opening('ours', () => ours(arena, 'ours', 'ours'))),
+      ...(await opening(SECRET_ROW, () =>
+        ours(arena, SECRET_ROW, 'ours_secret', 0, undefined, BENCH_SECRET),
+      )),
+      ...(await opening(DEVICES_ROW, () =>
+        ours(arena, DEVICES_ROW, 'ours_devices', 0, undefined, undefined, {
+          metadata: { ip: true, userAgent: true },
+          maxLifetime: DAY,
+          maxSessionsPerUser: 5,
+        }),
+      )),
+      ...(
+        await Promise.all(
+          DEVICE_PARTS.filter(([name]) => settings.stores?.includes(name)).map(
+            ([name, options], i) =>
+              opening(name, () =>
+                ours(arena, name, `ours_part${i}`, 0, undefined, undefined, options),
+              ),
+          ),
+        )
+      ).flat(),
+      ...(await opening(TRACED_ROW, async () => {
+        const c = await ours(arena, TRACED_ROW, 'ours_traced');
+        c.around = async (batch) => {
+          tracer.subscribe();
+          try {
+            return await batch();
+          } finally {
+            tracer.unsubscribe();
+          }
+        };
+        return c;
+      })),
+      ...(await opening('connect-mongo', () =>
+        connectMongo(arena, 'connect-mongo', 'cm', ctx.ttl),
+      )),
+      ...(await opening('raw driver', () => rawDriver(arena, 'raw'))),
+      ...(wanted('connect-mongodb-session')
+        ? await ifItRuns(ctx, connectMongoDBSessionStore(arena, 'cms'))
+        : []),
     ];
     const withTouchAfter = [
-      await ctx.open(ours(arena, 'ours touchAfter', 'ours_ta', 3_600_000)),
-      await ctx.open(connectMongo(arena, 'connect-mongo touchAfter', 'cm_ta', ctx.ttl, 3_600)),
+      ...(await opening('ours touchAfter', () =>
+        ours(arena, 'ours touchAfter', 'ours_ta', 3_600_000),
+      )),
+      ...(await opening('connect-mongo touchAfter', () =>
+        connectMongo(arena, 'connect-mongo touchAfter', 'cm_ta', ctx.ttl, 3_600),
+      )),
     ];
+    const around = <T>(c: Contestant, batch: () => Promise<T>) =>
+      c.around === undefined ? batch() : c.around(batch);
     // Unrecorded warm-up, so that no contestant pays for JIT, pools and a cold server.
     for (const c of [...plain, ...withTouchAfter]) {
-      await timeOps(200, 8, async (i) => {
-        await c.set(`warm-${i}`, sess(i));
-        await c.get(`warm-${i}`);
-        await c.touch?.(`warm-${i}`, sess(i, DAY + 1_000));
-        await c.destroy(`warm-${i}`);
-      });
+      await around(c, () =>
+        timeOps(200, 8, async (i) => {
+          await c.set(`warm-${i}`, sess(i));
+          await c.get(`warm-${i}`);
+          await c.touch?.(`warm-${i}`, sess(i, DAY + 1_000));
+          await c.destroy(`warm-${i}`);
+        }),
+      );
     }
     for (let round = 0; round < settings.rounds; round++) {
       for (const level of LEVELS) {
@@ -114,7 +181,7 @@ export const operations: Phase = {
               continue;
             }
             if (process.env.BENCH_TRACE) progress(`${op} ${level} ${c.name}`);
-            tally.add(key, await timeOps(n, level, timed));
+            tally.add(key, await around(c, () => timeOps(n, level, timed)));
           }
         }
         const rotated = withTouchAfter.map(
@@ -123,15 +190,23 @@ export const operations: Phase = {
         for (const c of rotated) await touchAfter(ctx, c, `${round}-${level}`, level, n);
       }
     }
-    for (const [op] of STEPS) {
-      for (const level of LEVELS) {
-        tally.compare(
-          `${op} at concurrency ${level}, ${SECRET_ROW} ÷ ours${level === 32 ? ' (goal: ≥ 0.95×)' : ''}`,
-          { op, level, store: SECRET_ROW },
-          { op, level, store: 'ours' },
-        );
+    for (const [row, goal] of [
+      [SECRET_ROW, ' (goal: ≥ 0.95×)'],
+      [DEVICES_ROW, ''],
+      ...DEVICE_PARTS.map(([name]) => [name, '']),
+      [TRACED_ROW, ''],
+    ]) {
+      for (const [op] of STEPS) {
+        for (const level of LEVELS) {
+          tally.compare(
+            `${op} at concurrency ${level}, ${row} ÷ ours${level === 32 ? goal : ''}`,
+            { op, level, store: row },
+            { op, level, store: 'ours' },
+          );
+        }
       }
     }
+    if (tracer.count > 0) ctx.section(tracedSection(tracer));
   },
 };
 
@@ -160,4 +235,19 @@ async function touchAfter(ctx: Context, c: Contestant, tag: string, level: numbe
   ctx.tally.add({ op: 'touch (touchAfter)', level, store: c.name }, sample);
   // Leave no rows behind: on FerretDB every later lookup would scan them.
   for (const sid of ids) await c.destroy(sid);
+}
+
+/** What the traced contestant's subscriber recorded: proof that it listened, and to what. */
+function tracedSection(tracer: Tracer): string[] {
+  const lines = [
+    `## ${TRACED_ROW}: what its subscriber recorded`,
+    '',
+    'Subscribed (start, end, asyncStart, asyncEnd, error) only during its own batches and warm-up; a duration per operation into a histogram, as a metrics exporter would.',
+    '',
+    '| operation outcome | count | mean ms | errors |',
+    '| --- | ---: | ---: | ---: |',
+  ];
+  for (const [key, r] of tracer.recorded)
+    lines.push(`| ${key} | ${r.count} | ${(r.totalMs / r.count).toFixed(2)} | ${r.errors} |`);
+  return lines;
 }
