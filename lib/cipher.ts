@@ -5,6 +5,7 @@ import {
   createSecretKey,
   hkdfSync,
   type KeyObject,
+  randomBytes,
   randomFillSync,
 } from 'node:crypto';
 
@@ -16,7 +17,7 @@ export const MIN_SECRET_LENGTH = 32;
 
 /** Fixed HKDF salt: the secrets carry the entropy; the salt only separates this use of them. */
 const SALT = 'connect-mongoose-session/v1';
-/** Random bytes from which each value's own key is derived. */
+/** Random bytes from which a batch of values' key is derived. */
 const NONCE_BYTES = 16;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -49,8 +50,16 @@ function keysOf(secret: string): Keys {
   };
 }
 
-/** Values whose random header is drawn at once: one call to the CSPRNG instead of 128. */
+/** Values whose random IV is drawn at once: one call to the CSPRNG instead of 128. */
 const POOL_VALUES = 128;
+/**
+ * Values sealed under one nonce's key before a fresh nonce is drawn: 2^20, so that no key
+ * ever sees more than 2^20 random IVs (GCM's bound is about 2^32), while a write costs no
+ * key derivation of its own.
+ */
+const VALUES_PER_NONCE = 2 ** 20;
+/** Nonces whose derived key a read keeps: one per writing process and secret, in practice. */
+const OPENED_NONCES = 256;
 /** User hashes kept, by user id: the same few users write again and again. */
 const USER_HASHES = 1_000;
 
@@ -81,10 +90,12 @@ function decryptError(sid: string, why: string): MongooseStoreError {
 }
 
 /**
- * Authenticated encryption of the stored session fields: AES-256-GCM, under a key of the
- * value's own (HMAC-SHA256 of a random 128-bit nonce under the secret's key) and a fresh
- * random IV. A key per value lifts GCM's limit of about 2^32 random IVs per key, which a
- * busy store would reach in weeks. The session id, the field name and what `bound` adds (the
+ * Authenticated encryption of the stored session fields: AES-256-GCM, under a key derived
+ * from a random 128-bit nonce (HMAC-SHA256 under the secret's key), with a fresh random IV per
+ * value. A nonce serves {@link VALUES_PER_NONCE} values, then a new one is drawn: no key sees
+ * more than 2^20 IVs, well inside GCM's limit of about 2^32 random IVs per key, which a busy
+ * store would reach in weeks under one key. Each value carries its nonce, so a read derives
+ * (and keeps) the key of each nonce once. The session id, the field name and what `bound` adds (the
  * user hash, for the cookie) are additional authenticated data, so a value copied to another
  * session or field, or left beside another user hash, does not decrypt. The first secret
  * encrypts; every secret decrypts (rotation).
@@ -93,9 +104,15 @@ export class SessionCipher {
   // ECMAScript private fields: util.inspect (console.log of the store) shows none of them.
   readonly #keys: Keys[];
   readonly #byTag = new Map<string, Keys>();
-  readonly #random = Buffer.alloc(HEADER * POOL_VALUES);
-  #used = HEADER * POOL_VALUES;
+  readonly #random = Buffer.alloc(IV_BYTES * POOL_VALUES);
+  #used = IV_BYTES * POOL_VALUES;
   readonly #hashes = new Map<string, string>();
+  /** The nonce writes use now, its key, and how many more values it may seal. */
+  #nonce: Buffer = Buffer.alloc(0);
+  #nonceKey: Buffer = Buffer.alloc(0);
+  #nonceLeft = 0;
+  /** Derived keys by key tag and nonce: a read derives each nonce's key once. */
+  readonly #opened = new Map<string, Buffer>();
 
   /** @param secrets - newest first; see {@link secretsOf}. */
   constructor(secrets: readonly string[]) {
@@ -116,14 +133,18 @@ export class SessionCipher {
    */
   seal(sid: string, field: string, plain: string, bound = ''): string {
     const key = this.#keys[0] as Keys;
-    const head = this.header();
-    const c = createCipheriv(
-      'aes-256-gcm',
-      valueKey(key, head.subarray(0, NONCE_BYTES)),
-      head.subarray(NONCE_BYTES),
-    );
+    if (this.#nonceLeft === 0) this.nextNonce(key);
+    this.#nonceLeft--;
+    const iv = this.iv();
+    const c = createCipheriv('aes-256-gcm', this.#nonceKey, iv);
     c.setAAD(aad(sid, field, bound));
-    const body = Buffer.concat([head, c.update(plain, 'utf8'), c.final(), c.getAuthTag()]);
+    const body = Buffer.concat([
+      this.#nonce,
+      iv,
+      c.update(plain, 'utf8'),
+      c.final(),
+      c.getAuthTag(),
+    ]);
     return `${key.tag}.${body.toString('base64url')}`;
   }
 
@@ -143,7 +164,7 @@ export class SessionCipher {
     try {
       const d = createDecipheriv(
         'aes-256-gcm',
-        valueKey(key, body.subarray(0, NONCE_BYTES)),
+        this.openedKey(key, body.subarray(0, NONCE_BYTES)),
         body.subarray(NONCE_BYTES, HEADER),
       );
       d.setAAD(aad(sid, field, bound));
@@ -178,16 +199,41 @@ export class SessionCipher {
     return hash;
   }
 
-  /** Fresh random bytes for one value's nonce and IV, never handed out twice. */
-  private header(): Buffer {
+  /** A fresh random IV for one value, never handed out twice. */
+  private iv(): Buffer {
     if (this.#used === this.#random.length) {
       randomFillSync(this.#random);
       this.#used = 0;
     }
     // Copied: the pool is refilled later, and the value must keep its own bytes.
-    const head = Buffer.from(this.#random.subarray(this.#used, this.#used + HEADER));
-    this.#used += HEADER;
-    return head;
+    const iv = Buffer.from(this.#random.subarray(this.#used, this.#used + IV_BYTES));
+    this.#used += IV_BYTES;
+    return iv;
+  }
+
+  /** Draws the nonce the next {@link VALUES_PER_NONCE} values are sealed under. */
+  private nextNonce(key: Keys): void {
+    this.#nonce = randomBytes(NONCE_BYTES);
+    this.#nonceKey = valueKey(key, this.#nonce);
+    this.#nonceLeft = VALUES_PER_NONCE;
+    this.remember(`${key.tag}${this.#nonce.toString('latin1')}`, this.#nonceKey);
+  }
+
+  /** The key of values sealed under `key` with `nonce`, derived once per nonce. */
+  private openedKey(key: Keys, nonce: Buffer): Buffer {
+    const id = `${key.tag}${nonce.toString('latin1')}`;
+    let derived = this.#opened.get(id);
+    if (derived === undefined) {
+      derived = valueKey(key, nonce);
+      this.remember(id, derived);
+    }
+    return derived;
+  }
+
+  private remember(id: string, derived: Buffer): void {
+    // A flood of foreign nonces (values from many processes) only costs derivations again.
+    if (this.#opened.size >= OPENED_NONCES) this.#opened.clear();
+    this.#opened.set(id, derived);
   }
 }
 
@@ -205,7 +251,7 @@ function canonical(text: string): boolean {
   return (last & (rest === 2 ? 0b1111 : 0b11)) === 0;
 }
 
-/** The AES-256 key of one value, from its nonce. */
+/** The AES-256 key of the values sealed with `nonce`. */
 function valueKey(key: Keys, nonce: Buffer): Buffer {
   return createHmac('sha256', key.cipher).update(nonce).digest();
 }

@@ -54,6 +54,23 @@ describe('secret', () => {
     expect(tagOf(doc?.cookie)).toBe(await tagFor(NEW));
   });
 
+  it('seals each value with a fresh IV, and another instance with the secret opens them all', async () => {
+    const writer = await db.open({ secret: NEW });
+    const reader = await db.open({ secret: [NEW, OLD] });
+    const ids = [sid(), sid(), sid()];
+    for (const id of ids) await writer.set(id, session({ card: MARKER }));
+    const docs = await raw()
+      .find({ _id: { $in: ids } })
+      .toArray();
+    const bodies = docs.map((d) =>
+      Buffer.from(String(d.session).split('.')[1] as string, 'base64url'),
+    );
+    // nonce (16 bytes) | IV (12 bytes): the IVs never repeat, whatever the nonces do.
+    const ivs = new Set(bodies.map((b) => b.subarray(16, 28).toString('hex')));
+    expect(ivs.size).toBe(ids.length);
+    for (const id of ids) expect(await reader.get(id)).toMatchObject({ card: MARKER });
+  });
+
   it('leaves no session data, cookie field or user id in clear anywhere in the document', async () => {
     const store = await db.open({ secret: NEW });
     const id = sid();
