@@ -44,6 +44,19 @@ function plainCookie(cookie: unknown): Record<string, unknown> {
   return typeof c?.toJSON === 'function' ? c.toJSON() : ((cookie ?? {}) as Record<string, unknown>);
 }
 
+/**
+ * A stored cookie with the document's expiry put back: a touch moves `expiresAt` alone, so
+ * the stored cookie's own `expires` is the one of its last write. Kept in the form the
+ * serializer gave (text or Date); a cookie without expiry (ended with the browser) stays so.
+ */
+function withExpiry(cookie: Record<string, unknown>, expiresAt: unknown): Record<string, unknown> {
+  const was = cookie.expires;
+  if (was == null || !(expiresAt instanceof Date)) return cookie;
+  if (typeof was === 'string') cookie.expires = expiresAt.toISOString();
+  else if (was instanceof Date) cookie.expires = new Date(expiresAt.getTime());
+  return cookie;
+}
+
 function sizeOf(v: unknown): number {
   return typeof v === 'string'
     ? Buffer.byteLength(v)
@@ -53,7 +66,8 @@ function sizeOf(v: unknown): number {
 /**
  * Turns sessions into stored fields and back: through the serializer, then the
  * {@link Sealing} policy. The cookie and the rest of the session are stored apart, so that a
- * touch can rewrite the cookie alone. Every failure is a {@link MongooseStoreError}, raised
+ * touch writes the cookie only when it changed beyond its expiry, and otherwise `expiresAt`
+ * alone: a read puts the expiry back into the cookie. Every failure is a {@link MongooseStoreError}, raised
  * before anything is written; no message holds a session id or session data.
  */
 export class SessionCodec {
@@ -95,13 +109,29 @@ export class SessionCodec {
 
   /** The stored fields of a whole session; `ERR_SESSION_TOO_LARGE` past the server's limit. */
   encode(sid: string, session: SessionData, expiresAt: Date): EncodedSession {
-    const { cookie, ...data } = session as SessionData & Record<string, unknown>;
+    const data = this.data(session);
+    return { fields: this.fields(sid, session, expiresAt, data), data };
+  }
+
+  /**
+   * The data of `session` (all but its cookie) serialized, not sealed yet: what tells an
+   * unchanged session, before any sealing is paid for.
+   */
+  data(session: SessionData): unknown {
+    const { cookie: _, ...data } = session as SessionData & Record<string, unknown>;
+    return this.serialize(data);
+  }
+
+  /**
+   * The stored fields of `session`, whose serialized data {@link data} gave: cookie and data
+   * sealed, the user field. `ERR_SESSION_TOO_LARGE` past the server's limit.
+   */
+  fields(sid: string, session: SessionData, expiresAt: Date, data: unknown): OwnFields {
     const user = this.userField(session);
-    const stored = this.serialize(data);
     const fields: OwnFields = {
       expiresAt,
-      cookie: this.sealing.sealCookie(sid, this.serialize(plainCookie(cookie))),
-      session: this.sealing.sealData(sid, stored, user),
+      cookie: this.cookie(sid, session),
+      session: this.sealing.sealData(sid, data, user),
       user,
     };
     const size = sizeOf(fields.cookie) + sizeOf(fields.session) + Buffer.byteLength(sid) + 64;
@@ -111,8 +141,25 @@ export class SessionCodec {
         `the session is about ${Math.ceil(size / 1024)} KiB, over the server's 16 MiB document limit`,
       );
     }
-    // The data before sealing: a fresh IV makes every sealed value differ.
-    return { fields, data: stored };
+    return fields;
+  }
+
+  /**
+   * What a touch compares to tell whether the cookie changed beyond its expiry: every field
+   * but `expires`, and whether it has one. `undefined` when it cannot be told (then the cookie
+   * is written).
+   */
+  cookieKey(cookie: unknown): string | undefined {
+    try {
+      const plain = plainCookie(cookie);
+      return JSON.stringify(
+        Object.keys(plain)
+          .sort()
+          .map((k) => (k === 'expires' ? [k, plain[k] == null] : [k, plain[k]])),
+      );
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -130,7 +177,7 @@ export class SessionCodec {
       // No data for a peer's document: its next set must rewrite it whole.
       if (peer) return { session: decodeLegacy(doc), data: undefined, peer, stale: false };
       const session = {
-        cookie: this.serializer.deserialize(cookie),
+        cookie: withExpiry(this.serializer.deserialize(cookie), doc.expiresAt),
         ...this.serializer.deserialize(data),
       } as unknown as SessionData;
       return { session, data, peer: undefined, stale: this.sealing.stale(doc) !== undefined };

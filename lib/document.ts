@@ -203,11 +203,12 @@ export function peerWrite(fields: PeerFields): SessionUpdate {
 }
 
 /**
- * The update that moves a session's expiry and stored cookie, and when it was last seen: never
- * its data or user.
+ * The update that moves a session's expiry, and when it was last seen: never its data or
+ * user. The stored cookie only when `cookie` is given (it changed beyond its expiry).
  */
 export function touchWrite(expiresAt: Date, cookie: unknown, presence: Presence): SessionUpdate {
-  const $set: Partial<SessionDocument> = { expiresAt, cookie, lastSeenAt: presence.seenAt };
+  const $set: Partial<SessionDocument> = { expiresAt, lastSeenAt: presence.seenAt };
+  if (cookie !== undefined) $set.cookie = cookie;
   if (presence.createdAt !== undefined) $set.createdAt = presence.createdAt;
   if (presence.device !== undefined) $set.device = presence.device;
   return { $set };

@@ -68,3 +68,15 @@ export function touchSlack(touchAfter: number | undefined, at: number, now: numb
   if (touchAfter !== undefined) return touchAfter;
   return Math.min((at - now) * ADAPTIVE_TOUCH_SHARE, ADAPTIVE_TOUCH_MAX);
 }
+
+/**
+ * An expiry `at` (epoch ms) held to a session's absolute lifetime: never past
+ * `createdAt + maxLifetime`. `maxLifetime` `undefined` (the option off) leaves it as it is.
+ */
+export function lifetimeEnd(
+  at: number,
+  maxLifetime: number | undefined,
+  createdAt: number,
+): number {
+  return maxLifetime === undefined ? at : Math.min(at, createdAt + maxLifetime);
+}

@@ -13,6 +13,11 @@ export interface SessionRecord {
   data: unknown;
   /** The stored expiry, in epoch milliseconds, as last read or written. */
   expiresAt: number;
+  /**
+   * The stored cookie but its expiry, as last read or written (see `SessionCodec.cookieKey`):
+   * a touch writes the cookie only when it differs. `undefined` when unknown.
+   */
+  cookie: string | undefined;
   /** When it was first stored (epoch ms); `undefined` when the document had no `createdAt`. */
   createdAt: number | undefined;
   /** Its `user` field as stored, to tell a sign-in (the user cap is checked then). */
@@ -75,6 +80,7 @@ export function blankRecord(sid: string): SessionRecord {
     sid,
     data: undefined,
     expiresAt: 0,
+    cookie: undefined,
     createdAt: undefined,
     user: undefined,
     device: undefined,

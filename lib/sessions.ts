@@ -12,17 +12,17 @@ import {
   peerWrite,
   type SessionDocument,
   type SessionFilter,
-  type SessionUpdate,
   storedExpiry,
   touchWrite,
 } from './document.js';
 import { codeOf, DUPLICATE_KEY, MongooseStoreError, sidTag } from './errors.js';
-import { expiryOf, touchSlack } from './expiry.js';
+import { expiryOf, lifetimeEnd, touchSlack } from './expiry.js';
 import { GuardedWrites } from './guarded.js';
 import { checkSession, checkSid } from './ids.js';
 import { encodePeer, type PeerForm } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
+import { presenceOf } from './presence.js';
 import { blankRecord, type SessionRecord, SessionRecords } from './record.js';
 import { refusing } from './rejection.js';
 import { Rewrites } from './rewrites.js';
@@ -103,6 +103,7 @@ export class Sessions {
       ...blankRecord(sid),
       data: decoded.data,
       expiresAt: at,
+      cookie: this.codec.cookieKey(decoded.session.cookie),
       createdAt,
       user: doc.user,
       device: this.options.metadata && this.codec.device(sid, doc.device),
@@ -121,15 +122,18 @@ export class Sessions {
     if (at <= now) return this.remove(sid);
     const inRequest = record?.inRequest === true;
     const expiresAt = new Date(at);
-    const { fields, data } = this.codec.encode(sid, session, expiresAt);
-    const presence = this.presence(sid, session, record, now);
+    // Serialized, not sealed yet: an unchanged session pays for no sealing of its data.
+    const data = this.codec.data(session);
+    const presence = presenceOf(this.options.metadata, this.codec, sid, session, record, now);
     if (inRequest && record?.peer === undefined && sameData(record?.data, data)) {
       // Nothing but the cookie changed since it was loaded: write what a touch writes (or
       // nothing, within touchAfter), and leave the data that another request may have saved.
       // Filtered by _id alone, as the full write is: this request loaded it live.
       if (this.options.touchAfter !== 0 && this.fresh(sid, session)) return;
-      return this.update(byId(sid), record, at, touchWrite(expiresAt, fields.cookie, presence));
+      await this.touched(byId(sid), sid, session, record, at, presence);
+      return;
     }
+    const fields = this.codec.fields(sid, session, expiresAt, data);
     const update = this.options.legacy
       ? peerWrite(encodePeer(session, expiresAt, record?.peer ?? this.peerForm))
       : fullWrite(fields, presence);
@@ -151,9 +155,10 @@ export class Sessions {
       return;
     }
     const signedIn = fields.user !== undefined && fields.user !== record?.user;
+    const cookie = this.codec.cookieKey(session.cookie);
     if (record !== undefined) this.saved(record, data, at, fields.user, presence, session);
     else if (this.options.touchAfter !== 0)
-      this.records.keep(session, { ...blankRecord(sid), expiresAt: at, createdAt: now });
+      this.records.keep(session, { ...blankRecord(sid), expiresAt: at, cookie, createdAt: now });
     if (signedIn && !this.options.legacy) await this.users.cap(sid, fields.user as string);
   }
 
@@ -199,18 +204,16 @@ export class Sessions {
     const at = this.expiry(session, record, now);
     if (at <= now && this.options.maxLifetime !== undefined) return this.remove(sid);
     if (record?.peer !== undefined) return this.rewrites.peer(sid, session, record, at, now);
-    const expiresAt = new Date(at);
     // Only a live session is moved forward: one that expired, though not deleted yet, stays
     // missing, as `get` already said it was. A session express-session loaded from us in
     // this request was live then, as for `set`: `_id` alone, the filter FerretDB 1.x answers
     // in SQL (the expiry condition made it decode every document, about 4x the cost).
     const filter = record?.inRequest ? byId(sid) : liveById(sid, new Date(now));
-    const presence = this.presence(sid, session, record, now);
-    const cookie = this.codec.cookie(sid, session);
-    await this.update(filter, record, at, touchWrite(expiresAt, cookie, presence));
+    const presence = presenceOf(this.options.metadata, this.codec, sid, session, record, now);
+    const cookie = await this.touched(filter, sid, session, record, at, presence);
     if (record === undefined && this.options.touchAfter !== 0) {
       // A caller that touches the same object again (no get between) may skip then.
-      this.records.keep(session, { ...blankRecord(sid), expiresAt: at });
+      this.records.keep(session, { ...blankRecord(sid), expiresAt: at, cookie });
     } else if (record !== undefined && presence.device !== undefined) {
       record.device = deviceOf(session, this.options.metadata ?? {});
     }
@@ -223,30 +226,8 @@ export class Sessions {
 
   /** When `session` expires: its cookie's expiry or ttl, never past its absolute lifetime. */
   private expiry(session: SessionData, record: SessionRecord | undefined, now: number): number {
-    const at = expiryOf(session, this.options.ttl, now);
-    const { maxLifetime } = this.options;
-    if (maxLifetime === undefined) return at;
-    return Math.min(at, (record?.createdAt ?? now) + maxLifetime);
-  }
-
-  /** What a write of `session` records beside it: now, its creation, its device. */
-  private presence(
-    sid: string,
-    session: SessionData,
-    record: SessionRecord | undefined,
-    now: number,
-  ): Presence {
-    const seenAt = new Date(now);
-    const device = this.options.metadata && deviceOf(session, this.options.metadata);
-    return {
-      seenAt,
-      // Read without one (a peer's or an old document): its life counts from this write.
-      createdAt: record !== undefined && record.createdAt === undefined ? seenAt : undefined,
-      device:
-        device !== undefined && !sameDevice(device, record?.device)
-          ? this.codec.sealDevice(sid, device)
-          : undefined,
-    };
+    const { ttl, maxLifetime } = this.options;
+    return lifetimeEnd(expiryOf(session, ttl, now), maxLifetime, record?.createdAt ?? now);
   }
 
   /** After a full write of a loaded session: what the record now knows. */
@@ -264,22 +245,39 @@ export class Sessions {
     record.createdAt ??= presence.seenAt.getTime();
     record.peer = this.options.legacy ? (record.peer ?? this.peerForm) : undefined;
     record.stale = undefined;
+    record.cookie = this.options.legacy ? undefined : this.codec.cookieKey(session.cookie);
     if (presence.device !== undefined)
       record.device = deviceOf(session, this.options.metadata ?? {});
   }
 
-  /** Writes a touch's update where `filter` matches: never creates a session. */
-  private async update(
+  /**
+   * Writes a touch where `filter` matches, never creating a session: the expiry and presence,
+   * and the cookie only when it changed beyond its expiry since it was read or written (or is
+   * unknown, or under an older secret). Resolves to the cookie's key as now stored.
+   */
+  private async touched(
     filter: SessionFilter,
+    sid: string,
+    session: SessionData,
     record: SessionRecord | undefined,
     at: number,
-    update: SessionUpdate,
-  ): Promise<void> {
-    // No await at all for the common case: nothing read under an older secret.
+    presence: Presence,
+  ): Promise<string | undefined> {
+    const key = this.codec.cookieKey(session.cookie);
+    const same = key !== undefined && record?.stale === undefined && record?.cookie === key;
+    const update = touchWrite(
+      new Date(at),
+      same ? undefined : this.codec.cookie(sid, session),
+      presence,
+    );
     const matched =
       (record?.stale !== undefined && (await this.rewrites.rekey(filter, record, update))) ||
       (await refusing((await this.collection()).updateOne(filter, update))).matchedCount > 0;
-    if (matched && record !== undefined) record.expiresAt = at;
+    if (matched && record !== undefined) {
+      record.expiresAt = at;
+      record.cookie = key;
+    }
+    return key;
   }
 
   /** The session a stored document holds, or `null` (reported) when it cannot be read. */

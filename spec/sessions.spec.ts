@@ -79,6 +79,61 @@ describe('touch', () => {
     });
   });
 
+  it.each([
+    ['in clear', {}],
+    ['sealed', { secret: 'a secret of thirty-two characters or more, for touch' }],
+  ])(
+    'of a loaded session writes the expiry alone (%s), and a read gives the cookie that expiry',
+    async (_w, options) => {
+      const store = await db.open({ touchAfter: 0, collection: 'touch_cookie', ...options });
+      const coll = db.db.collection<{ _id: string; expiresAt: Date; cookie: unknown }>(
+        'touch_cookie',
+      );
+      const id = sid();
+      await store.set(id, session({ a: 1 }, 60_000));
+      const before = await coll.findOne({ _id: id });
+      const loaded = (await store.get(id)) as SessionData;
+      const later = new Date((before?.expiresAt.getTime() ?? 0) + 30_000);
+      loaded.cookie.expires = later;
+      await store.touch(id, loaded);
+      const after = await coll.findOne({ _id: id });
+      expect(after?.expiresAt.getTime()).toBe(later.getTime());
+      // The stored cookie is left as it was: a touch costs what connect-mongo's costs.
+      expect(after?.cookie).toEqual(before?.cookie);
+      const read = await store.get(id);
+      expect(read?.cookie.expires).toBe(later.toISOString());
+      expect(read?.cookie.originalMaxAge).toBe(60_000);
+    },
+  );
+
+  it('writes a cookie changed beyond its expiry: "remember me" on a loaded session lasts', async () => {
+    const store = await db.open({ touchAfter: 0 });
+    const id = sid();
+    await store.set(id, session({ a: 1 }, 60_000));
+    const loaded = (await store.get(id)) as SessionData;
+    const month = 30 * 24 * 3600_000;
+    loaded.cookie.originalMaxAge = month;
+    loaded.cookie.expires = new Date(Date.now() + month);
+    // express-session calls touch, not set, when only the cookie changed.
+    await store.touch(id, loaded);
+    const read = await store.get(id);
+    expect(read?.cookie.originalMaxAge).toBe(month);
+    expect(new Date(read?.cookie.expires as unknown as string).getTime()).toBeGreaterThan(
+      Date.now() + month - 60_000,
+    );
+  });
+
+  it('keeps a cookie that ends with the browser without an expiry through touches', async () => {
+    const store = await db.open({ touchAfter: 0, ttl: 60_000 });
+    const id = sid();
+    await store.set(id, browserSession({ a: 1 }));
+    const loaded = (await store.get(id)) as SessionData;
+    await store.touch(id, loaded);
+    const read = await store.get(id);
+    expect(read?.cookie.expires).toBeNull();
+    expect(read).toMatchObject({ a: 1 });
+  });
+
   it('does not revive a session that expired but is not deleted yet', async () => {
     // No TTL index on this collection and no sweeper: only the store's own reads judge expiry.
     const store = await db.open({ collection: 'no_ttl_touch', autoIndex: false, lifecheck: -1 });
