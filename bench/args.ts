@@ -52,6 +52,12 @@ export interface Settings {
   stores: readonly string[] | undefined;
   /** `--label=x`: what names the server in the results file (default: how it was found). */
   label: string | undefined;
+  /**
+   * `--baseline=DIR,DIR2`: checkouts of this store, each built (`npm run build` there), whose
+   * `dist/` runs beside ours in the operations phase as row `ours @<DIR's name>`: a change
+   * measured against the code before it, side by side in one run.
+   */
+  baselines: readonly string[];
 }
 
 const FULL = {
@@ -122,5 +128,6 @@ export function parseArgs(argv: readonly string[]): Settings {
     users,
     stores: value('stores')?.split(','),
     label: value('label'),
+    baselines: value('baseline')?.split(',') ?? [],
   };
 }

@@ -138,6 +138,7 @@ export type TouchAfter = number | 'default';
 /**
  * Our store; given a log, on a connection of its own that reports its round trips there;
  * given `secret`, encrypting. `touchAfter` in ms; `'default'` leaves the option out (adaptive).
+ * `Store`: the class, when another build of it runs (a baseline).
  */
 export async function ours(
   arena: Arena,
@@ -147,6 +148,7 @@ export async function ours(
   log?: CommandLog,
   secret?: string,
   extra: Partial<MongooseStoreOptions> = {},
+  Store: typeof MongooseStore = MongooseStore,
 ): Promise<Contestant> {
   const connection =
     log === undefined
@@ -156,7 +158,7 @@ export async function ours(
   let store: MongooseStore | undefined;
   await new Promise<void>((ok, fail) => {
     // No sweeper: a sweep landing inside a timed batch would hold SQLite's write lock.
-    store = new MongooseStore(
+    store = new Store(
       connection === undefined ? arena.uri : null,
       {
         collection,
@@ -273,31 +275,37 @@ type RawUpdate = mongo.UpdateFilter<RawDoc>;
  * The raw driver doing our store's work with nothing around it: the physical limit. The same
  * document (cookie and data apart, both JSON strings, `user` where passport has one), the same
  * filters and updates, one round trip per operation as ours:
- * - `get`: findOne by `_id`, the expiry checked here, both fields parsed;
- * - `set`: `$set` of expiry, cookie, data and user (or `$unset` of user), `$unset` of a
- *   peer's fields, with upsert;
- * - `touch`: `$set` of expiry and cookie, filtered by `_id` alone for a session `load` gave
- *   (express-session loaded it live in this request), else by `_id` and a live expiry, as
- *   ours filters a direct touch of a session it never read.
+ * - `get`: findOne by `_id`, the expiry checked here, both fields parsed, the expiry put back
+ *   into the cookie;
+ * - `set`: `$set` of expiry, cookie, data, user (or `$unset` of user) and `lastSeenAt`,
+ *   `$unset` of a peer's fields, `$setOnInsert` of `createdAt`, with upsert;
+ * - `touch`: `$set` of expiry and `lastSeenAt`, and of the cookie when it changed beyond its
+ *   expiry, filtered by `_id` alone for a session `load` gave (express-session loaded it live
+ *   in this request); else the cookie too, filtered by `_id` and a live expiry, as ours
+ *   treats a direct touch of a session it never read.
  */
 export async function rawDriver(arena: Arena, collection: string): Promise<Contestant> {
   const client = await mongo.MongoClient.connect(arena.uri);
   const coll = client.db().collection<RawDoc>(collection);
   const live = (user: string) => ({ user, expiresAt: { $gt: new Date() } });
   const expiry = (s: SessionData) => new Date(s.cookie.expires ?? Date.now() + 86_400_000);
-  // The sessions `load` gave, as our store keeps a record of what express-session loaded.
-  const inRequest = new WeakSet<object>();
+  // The sessions `load` gave, with their cookie but its expiry, as our store keeps a record
+  // of what express-session loaded.
+  const inRequest = new WeakMap<object, string>();
+  const shape = (cookie: SessionData['cookie']) => JSON.stringify({ ...cookie, expires: null });
   const get = async (sid: string): Promise<SessionData | null> => {
     const doc = await coll.findOne({ _id: sid });
     if (doc === null || doc.expiresAt.getTime() <= Date.now()) return null;
-    return { cookie: JSON.parse(doc.cookie), ...JSON.parse(doc.session) };
+    const cookie = JSON.parse(doc.cookie);
+    if (cookie.expires != null) cookie.expires = doc.expiresAt.toISOString();
+    return { cookie, ...JSON.parse(doc.session) };
   };
   return {
     name: 'raw driver',
     get,
     async load(sid) {
       const s = await get(sid);
-      if (s !== null) inRequest.add(s);
+      if (s !== null) inRequest.set(s, shape(s.cookie));
       return s;
     },
     async set(sid, s) {
@@ -307,17 +315,22 @@ export async function rawDriver(arena: Arena, collection: string): Promise<Conte
         expiresAt: expiry(s),
         cookie: JSON.stringify(cookie),
         session: JSON.stringify(data),
+        lastSeenAt: new Date(),
       };
       const $unset: Record<string, ''> = { expires: '', lastModified: '' };
       if (typeof user === 'string') $set.user = user;
       else $unset.user = '';
-      await coll.updateOne({ _id: sid }, { $set, $unset } as RawUpdate, { upsert: true });
+      const $setOnInsert = { createdAt: $set.lastSeenAt };
+      await coll.updateOne({ _id: sid }, { $set, $unset, $setOnInsert } as RawUpdate, {
+        upsert: true,
+      });
     },
     async touch(sid, s) {
-      const filter = inRequest.has(s) ? { _id: sid } : { _id: sid, expiresAt: { $gt: new Date() } };
-      await coll.updateOne(filter, {
-        $set: { expiresAt: expiry(s), cookie: JSON.stringify(s.cookie) },
-      });
+      const loaded = inRequest.get(s);
+      const filter = loaded ? { _id: sid } : { _id: sid, expiresAt: { $gt: new Date() } };
+      const $set: Record<string, unknown> = { expiresAt: expiry(s), lastSeenAt: new Date() };
+      if (loaded !== shape(s.cookie)) $set.cookie = JSON.stringify(s.cookie);
+      await coll.updateOne(filter, { $set } as RawUpdate);
     },
     async destroy(sid) {
       await coll.deleteOne({ _id: sid });

@@ -1,6 +1,8 @@
 // Each store operation timed alone: every round runs every op for every contestant before
 // the next op, at concurrency 1 and 32.
 
+import { basename, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { MongooseStoreOptions } from 'connect-mongoose-session';
 import type { SessionData, Store } from 'express-session';
 import {
@@ -35,6 +37,8 @@ const DEVICE_PARTS: [name: string, options: Partial<MongooseStoreOptions>][] = [
 ];
 /** Our store while a metrics exporter listens on its tracing channel (issue 23). */
 const TRACED_ROW = 'ours traced';
+/** The row of a baseline build (`--baseline`): named after its directory. */
+const baselineRow = (dir: string) => `ours @${basename(resolve(dir))}`;
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
 const TOUCH_AFTER_FACTOR = 200;
 
@@ -125,6 +129,20 @@ export const operations: Phase = {
           ),
         )
       ).flat(),
+      ...(
+        await Promise.all(
+          settings.baselines.map(async (dir, i) => {
+            const name = baselineRow(dir);
+            const built = pathToFileURL(resolve(dir, 'dist/esm/index.js')).href;
+            return opening(name, async () => {
+              const { MongooseStore: Base } = (await import(
+                built
+              )) as typeof import('connect-mongoose-session');
+              return ours(arena, name, `ours_base${i}`, 0, undefined, undefined, {}, Base);
+            });
+          }),
+        )
+      ).flat(),
       ...(await opening(TRACED_ROW, async () => {
         const c = await ours(arena, TRACED_ROW, 'ours_traced');
         c.around = async (batch) => {
@@ -202,6 +220,17 @@ export const operations: Phase = {
             `${op} at concurrency ${level}, ${row} ÷ ours${level === 32 ? goal : ''}`,
             { op, level, store: row },
             { op, level, store: 'ours' },
+          );
+        }
+      }
+    }
+    for (const dir of settings.baselines) {
+      for (const [op] of STEPS) {
+        for (const level of LEVELS) {
+          tally.compare(
+            `${op} at concurrency ${level}, ours ÷ ${baselineRow(dir)}`,
+            { op, level, store: 'ours' },
+            { op, level, store: baselineRow(dir) },
           );
         }
       }
