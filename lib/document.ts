@@ -98,18 +98,41 @@ export function peerLiveAmong(ids: readonly string[], now: Date): SessionFilter 
   return { _id: { $in: [...ids] }, ...peerLive(now) };
 }
 
+/** What the `user` field of a user's sessions may hold: one value, or any of several. */
+export type UserValue = string | { $in: string[] };
+
 /**
- * The live sessions whose `user` field is `user` (one value, or any of several), but those
- * named in `except`.
+ * Every session whose `user` field is `user`, live or not: the one lookup the `{ user: 1 }`
+ * index answers on every server. Liveness is then tested on the few documents it finds
+ * ({@link liveOf}): FerretDB 2 with DocumentDB otherwise crosses that index with the TTL
+ * index on `expiresAt`, which every live session matches, and so reads that whole index.
  */
-export function ofUser(
-  user: string | { $in: string[] },
+export function byUser(user: UserValue): SessionFilter {
+  return { user };
+}
+
+/** The fields a user method needs to tell which of a user's sessions are live, and which. */
+export const LIVE_FIELDS = { _id: 1, expiresAt: 1 } as const;
+
+/** Of a user's documents, those live at `now` but those named in `except`. */
+export function liveOf<T extends Pick<SessionDocument, '_id' | 'expiresAt'>>(
+  docs: readonly T[],
   now: Date,
   except: readonly string[] = [],
-): SessionFilter {
-  const filter: SessionFilter = { user, expiresAt: { $gt: now } };
-  if (except.length > 0) filter._id = { $nin: [...except] };
-  return filter;
+): T[] {
+  // As `expiresAt: { $gt: now }` tests it: only a Date compares with a Date.
+  const live = (doc: T) => doc.expiresAt instanceof Date && doc.expiresAt > now;
+  return docs.filter((doc) => live(doc) && !except.includes(doc._id));
+}
+
+/**
+ * Of the sessions `ids` (picked live at `now` by {@link liveOf}), those still `user`'s: a delete
+ * never ends a session that moved to another user meanwhile. It leaves out `expiresAt > now`,
+ * which only a write that moved the expiry into the past could fail meanwhile: FerretDB 2 with
+ * DocumentDB would answer that with both indexes again (5.9 ms against 1.0 on 20k sessions).
+ */
+export function ofUser(user: UserValue, ids: readonly string[]): SessionFilter {
+  return { _id: { $in: [...ids] }, user };
 }
 
 /** This store's sessions expired at `now`. */
@@ -122,11 +145,6 @@ export const BY_ID = { _id: 1 } as const;
 
 /** Only the id: what a query that picks sessions to delete needs back. */
 export const ID_ONLY = { _id: 1 } as const;
-
-/** Of the sessions `filter` matches, those among `ids`. */
-export function among(filter: SessionFilter, ids: readonly string[]): SessionFilter {
-  return { ...filter, _id: { $in: [...ids] } };
-}
 
 /** The oldest first, by expiry: the order of the expired, to tell the TTL lag. */
 export const BY_EXPIRY = { expiresAt: 1 } as const;
@@ -214,16 +232,31 @@ export function touchWrite(expiresAt: Date, cookie: unknown, presence: Presence)
   return { $set };
 }
 
+/** The fields the cap needs of a user's sessions. */
+export const CAP_FIELDS = { _id: 1, expiresAt: 1, lastSeenAt: 1 } as const;
+
 /**
- * Of user `user`'s live sessions but `keep`, those past the `cap - 1` most recently seen: the
- * ones to end so that, with `keep`, `cap` are left. Sorted least recently seen last.
+ * Of a user's documents, the ids of the live ones but `keep` past the `cap - 1` most recently
+ * seen: the ones to end so that, with `keep`, `cap` are left. In the server's order for
+ * `{ lastSeenAt: -1, _id: 1 }`: a session never seen (no `lastSeenAt`) counts as least recent.
  */
 export function beyondCap(
-  user: string | { $in: string[] },
+  docs: readonly Pick<SessionDocument, '_id' | 'expiresAt' | 'lastSeenAt'>[],
   keep: string,
+  cap: number,
   now: Date,
-): { filter: SessionFilter; sort: Record<string, 1 | -1> } {
-  return { filter: ofUser(user, now, [keep]), sort: { lastSeenAt: -1, _id: 1 } };
+): string[] {
+  const seen = (doc: Pick<SessionDocument, 'lastSeenAt'>) =>
+    doc.lastSeenAt instanceof Date ? doc.lastSeenAt.getTime() : Number.NEGATIVE_INFINITY;
+  return liveOf(docs, now, [keep])
+    .sort((a, b) => seen(b) - seen(a) || idOrder(a._id, b._id))
+    .slice(cap - 1)
+    .map((doc) => doc._id);
+}
+
+/** The server's order of two ids: by their UTF-8 bytes. */
+function idOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 
 /**

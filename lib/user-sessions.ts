@@ -3,10 +3,11 @@ import type { mongo } from 'mongoose';
 import type { DecodedSession, SessionCodec } from './codec.js';
 import { handleOf } from './devices.js';
 import {
-  among,
   beyondCap,
-  byId,
-  ID_ONLY,
+  byUser,
+  CAP_FIELDS,
+  LIVE_FIELDS,
+  liveOf,
   ofUser,
   peerLive,
   peerLiveAmong,
@@ -76,10 +77,10 @@ export class UserSessions {
     const userIdOf = this.check(userId, 'listByUser');
     const now = new Date();
     const docs = await (await this.collection())
-      .find(ofUser(this.codec.userFilter(userId), now))
+      .find(byUser(this.codec.userFilter(userId)))
       .toArray();
     const list: UserSession[] = [];
-    for (const doc of docs) {
+    for (const doc of liveOf(docs, now)) {
       const decoded = this.hooks.decode(doc);
       if (decoded !== null) list.push(this.entry(doc, doc.expiresAt, decoded.session));
     }
@@ -94,8 +95,10 @@ export class UserSessions {
     for (const id of keep) checkSid(id);
     const now = new Date();
     const coll = await this.collection();
-    let deleted = (await coll.deleteMany(ofUser(this.codec.userFilter(userId), now, keep)))
-      .deletedCount;
+    const user = this.codec.userFilter(userId);
+    const found = await coll.find(byUser(user), { projection: LIVE_FIELDS }).toArray();
+    const mine = liveOf(found, now, keep).map((doc) => doc._id);
+    let deleted = mine.length === 0 ? 0 : (await coll.deleteMany(ofUser(user, mine))).deletedCount;
     const old = (await this.legacyOf(userIdOf, userId, now)).map((s) => s.id);
     const ids = old.filter((id) => !keep.includes(id));
     if (ids.length > 0) {
@@ -116,10 +119,10 @@ export class UserSessions {
     const now = new Date();
     const coll = await this.collection();
     const user = this.codec.userFilter(userId);
-    const ids = await coll.find(ofUser(user, now), { projection: ID_ONLY }).toArray();
-    const mine = ids.find((doc) => handleOf(doc._id) === handle);
+    const found = await coll.find(byUser(user), { projection: LIVE_FIELDS }).toArray();
+    const mine = liveOf(found, now).find((doc) => handleOf(doc._id) === handle);
     if (mine !== undefined)
-      return (await coll.deleteOne({ ...ofUser(user, now), ...byId(mine._id) })).deletedCount > 0;
+      return (await coll.deleteOne(ofUser(user, [mine._id]))).deletedCount > 0;
     const old = (await this.legacyOf(userIdOf, userId, now)).find((s) => s.handle === handle);
     if (old === undefined) return false;
     return (await coll.deleteMany(peerLiveAmong([old.id], now))).deletedCount > 0;
@@ -133,15 +136,12 @@ export class UserSessions {
     const max = this.options.maxSessionsPerUser;
     if (max === undefined) return;
     const coll = await this.collection();
-    const { filter, sort } = beyondCap(user, sid, new Date());
-    const over = await coll
-      .find(filter, { projection: ID_ONLY })
-      .sort(sort)
-      .skip(max - 1)
-      .toArray();
-    if (over.length === 0) return;
-    const ids = over.map((doc) => doc._id);
-    const { deletedCount } = await coll.deleteMany(among(filter, ids));
+    const now = new Date();
+    // A user has a few sessions: they are read by the user index alone and picked here.
+    const found = await coll.find(byUser(user), { projection: CAP_FIELDS }).toArray();
+    const ids = beyondCap(found, sid, max, now);
+    if (ids.length === 0) return;
+    const { deletedCount } = await coll.deleteMany(ofUser(user, ids));
     log(
       'user cap %d: signed out %d older sessions as %s signed in',
       max,

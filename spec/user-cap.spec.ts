@@ -1,0 +1,85 @@
+// Which sessions the per-user methods pick: the live ones, and for maxSessionsPerUser the least
+// recently seen, in the order the server would sort them.
+import type { SessionData } from 'express-session';
+import type { MongooseStoreOptions } from '../lib/index';
+import { cookie, sid, uniqueCollection, useDatabase } from './support/server';
+
+const db = useDatabase('user-cap');
+
+type Raw = { _id: string; lastSeenAt?: Date; expiresAt: Date };
+
+// Without a TTL index (autoIndex: false), so that an expired session planted here stays.
+async function open(options: MongooseStoreOptions = {}) {
+  const name = uniqueCollection();
+  const store = await db.open({ collection: name, autoIndex: false, lifecheck: -1, ...options });
+  return { store, coll: db.db.collection<Raw>(name) };
+}
+
+/** A session signed in as `user`. */
+function signedIn(user: string): SessionData {
+  return { cookie: cookie(60_000), passport: { user } } as unknown as SessionData;
+}
+
+const past = () => new Date(Date.now() - 60_000);
+const future = () => new Date(Date.now() + 60_000);
+
+describe('maxSessionsPerUser picks', () => {
+  it('counts only live sessions toward the cap, however recently an expired one was seen', async () => {
+    const { store, coll } = await open({ maxSessionsPerUser: 2 });
+    const [live, expired, signingIn] = [sid(), sid(), sid()];
+    await store.set(live, signedIn('ann'));
+    await store.set(expired, signedIn('ann'));
+    await coll.updateOne({ _id: expired }, { $set: { expiresAt: past(), lastSeenAt: future() } });
+    await store.set(signingIn, signedIn('ann'));
+    const ids = (await store.listByUser('ann')).map((s) => s.id).sort();
+    expect(ids).toEqual([live, signingIn].sort());
+  });
+
+  it('signs out first a session never seen (stored without lastSeenAt)', async () => {
+    const { store, coll } = await open({ maxSessionsPerUser: 2 });
+    const [seen, unseen, signingIn] = [sid(), sid(), sid()];
+    await store.set(unseen, signedIn('ann'));
+    await store.set(seen, signedIn('ann'));
+    await coll.updateOne({ _id: seen }, { $set: { lastSeenAt: past() } });
+    await coll.updateOne({ _id: unseen }, { $unset: { lastSeenAt: '' } });
+    await store.set(signingIn, signedIn('ann'));
+    const ids = (await store.listByUser('ann')).map((s) => s.id).sort();
+    expect(ids).toEqual([seen, signingIn].sort());
+  });
+
+  it('of two sessions seen at the same moment, signs out the one with the greater id', async () => {
+    const { store, coll } = await open({ maxSessionsPerUser: 2 });
+    const [low, high] = [sid(), sid()].sort();
+    const signingIn = sid();
+    const at = past();
+    for (const id of [high, low]) {
+      await store.set(id, signedIn('ann'));
+      await coll.updateOne({ _id: id }, { $set: { lastSeenAt: at } });
+    }
+    await store.set(signingIn, signedIn('ann'));
+    const ids = (await store.listByUser('ann')).map((s) => s.id).sort();
+    expect(ids).toEqual([low, signingIn].sort());
+  });
+});
+
+describe('the user methods and expired sessions', () => {
+  it('destroyByHandle leaves an expired session alone and resolves false', async () => {
+    const { store, coll } = await open();
+    const id = sid();
+    await store.set(id, signedIn('ann'));
+    const [entry] = await store.listByUser('ann');
+    await coll.updateOne({ _id: id }, { $set: { expiresAt: past() } });
+    expect(await store.destroyByHandle('ann', entry?.handle as string)).toBe(false);
+    expect(await coll.countDocuments({ _id: id })).toBe(1);
+  });
+
+  it('destroyByUser counts and deletes only live sessions, sparing except', async () => {
+    const { store, coll } = await open();
+    const [kept, gone, expired] = [sid(), sid(), sid()];
+    for (const id of [kept, gone, expired]) await store.set(id, signedIn('ann'));
+    await coll.updateOne({ _id: expired }, { $set: { expiresAt: past() } });
+    expect(await store.destroyByUser('ann', { except: kept })).toBe(1);
+    expect(await coll.countDocuments({ _id: { $in: [kept, expired] } })).toBe(2);
+    expect(await coll.countDocuments({ _id: gone })).toBe(0);
+  });
+});
