@@ -224,13 +224,20 @@ export const operations: Phase = {
         }
       }
     }
-    for (const dir of settings.baselines) {
+    // Ours against each baseline; and each later baseline against the first, so that a change
+    // between two older commits is measured too (`--baseline=before,after`).
+    const [first, ...later] = settings.baselines.map(baselineRow);
+    const pairs = [
+      ...(first === undefined ? [] : [['ours', first], ...later.map((b) => ['ours', b])]),
+      ...later.map((b) => [b, first]),
+    ] as [string, string][];
+    for (const [a, b] of pairs) {
       for (const [op] of STEPS) {
         for (const level of LEVELS) {
           tally.compare(
-            `${op} at concurrency ${level}, ours ÷ ${baselineRow(dir)}`,
-            { op, level, store: 'ours' },
-            { op, level, store: baselineRow(dir) },
+            `${op} at concurrency ${level}, ${a} ÷ ${b}`,
+            { op, level, store: a },
+            { op, level, store: b },
           );
         }
       }
