@@ -47,13 +47,15 @@ function plainCookie(cookie: unknown): Record<string, unknown> {
 /**
  * A stored cookie with the document's expiry put back: a touch moves `expiresAt` alone, so
  * the stored cookie's own `expires` is the one of its last write. Kept in the form the
- * serializer gave (text or Date); a cookie without expiry (ended with the browser) stays so.
+ * serializer gave (text, Date or epoch ms); a cookie without expiry (ended with the browser)
+ * stays so.
  */
 function withExpiry(cookie: Record<string, unknown>, expiresAt: unknown): Record<string, unknown> {
   const was = cookie.expires;
   if (was == null || !(expiresAt instanceof Date)) return cookie;
   if (typeof was === 'string') cookie.expires = expiresAt.toISOString();
   else if (was instanceof Date) cookie.expires = new Date(expiresAt.getTime());
+  else if (typeof was === 'number') cookie.expires = expiresAt.getTime();
   return cookie;
 }
 

@@ -106,6 +106,33 @@ describe('touch', () => {
     },
   );
 
+  it.each([
+    ['bson', 'a Date', (v: unknown) => v instanceof Date && v.getTime()],
+    [
+      'a serializer of your own',
+      'epoch ms',
+      (v: unknown) => (typeof v === 'number' ? v : Number.NaN),
+    ],
+  ] as const)('under %s, gives the touched expiry back as %s', async (kind, _form, msOf) => {
+    // A serializer that keeps the cookie's expiry as epoch milliseconds.
+    const epoch = {
+      serialize: (v: Record<string, unknown>) =>
+        JSON.stringify(v, (k, x) => (k === 'expires' && typeof x === 'string' ? Date.parse(x) : x)),
+      deserialize: (s: unknown) => JSON.parse(String(s)) as Record<string, unknown>,
+    };
+    const store = await db.open({
+      touchAfter: 0,
+      serializer: kind === 'bson' ? 'bson' : epoch,
+    });
+    const id = sid();
+    await store.set(id, session({ a: 1 }, 60_000));
+    const loaded = (await store.get(id)) as SessionData;
+    const later = new Date(Date.now() + 120_000);
+    loaded.cookie.expires = later;
+    await store.touch(id, loaded);
+    expect(msOf((await store.get(id))?.cookie.expires)).toBe(later.getTime());
+  });
+
   it('writes a cookie changed beyond its expiry: "remember me" on a loaded session lasts', async () => {
     const store = await db.open({ touchAfter: 0 });
     const id = sid();
