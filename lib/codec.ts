@@ -148,17 +148,21 @@ export class SessionCodec {
 
   /**
    * What a touch compares to tell whether the cookie changed beyond its expiry: every field
-   * but `expires`, and whether it has one. `undefined` when it cannot be told (then the cookie
-   * is written).
+   * but `expires` that has a value, and whether it has an expiry. `undefined` when it cannot be
+   * told (then the cookie is written).
    */
   cookieKey(cookie: unknown): string | undefined {
     try {
       const plain = plainCookie(cookie);
       // In key order: the same cookie always lists its keys alike (express-session's, or as
-      // parsed back); another order only costs a write of the cookie.
+      // parsed back); another order only costs a write of the cookie. A field without a value
+      // is left out: express-session's cookie lists its unset fields as `undefined`, which JSON
+      // drops and BSON keeps as null, so the cookie read back would never match the request's.
       let key = '';
-      for (const k in plain)
-        key += k === 'expires' ? `${plain[k] == null}|` : `${k}=${JSON.stringify(plain[k])}|`;
+      for (const k in plain) {
+        if (k === 'expires') key += `${plain[k] == null}|`;
+        else if (plain[k] != null) key += `${k}=${JSON.stringify(plain[k])}|`;
+      }
       return key;
     } catch {
       return undefined;

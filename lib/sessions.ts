@@ -190,6 +190,11 @@ export class Sessions {
     // session past its cookie.
     const device = this.options.metadata && deviceOf(session, this.options.metadata);
     if (device !== undefined && !sameDevice(device, record.device)) return false;
+    // A cookie the app changed beyond its expiry (sameSite, a browser-session cookie, ...) is
+    // written at once: skipped, the next request would load the old one. Unknown (`legacy`,
+    // whose touch never writes the cookie): as before.
+    if (record.cookie !== undefined && this.codec.cookieKey(session.cookie) !== record.cookie)
+      return false;
     return (
       at >= record.expiresAt && at - record.expiresAt < touchSlack(this.options.touchAfter, at, now)
     );

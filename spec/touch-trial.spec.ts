@@ -1,0 +1,225 @@
+// A touch of a loaded session writes its cookie only when it changed beyond its expiry, and a
+// read puts the stored expiry back into the cookie: what an express-session app sees of it.
+import express from 'express';
+import session from 'express-session';
+import request from 'supertest';
+import type { MongooseStore, MongooseStoreOptions } from '../lib/index';
+import { uniqueCollection, useDatabase } from './support/server';
+
+const db = useDatabase('touchtrial');
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+type Doc = { _id: string; expiresAt: Date; cookie: unknown; session: unknown };
+
+async function open(options: MongooseStoreOptions = {}, name = uniqueCollection()) {
+  const store = await db.open({ collection: name, ...options });
+  return { store, name, coll: db.db.collection<Doc>(name) };
+}
+
+/** An app whose routes change the loaded session's cookie, not its data: express-session touches. */
+function app(
+  store: MongooseStore,
+  opts: { rolling?: boolean; resave?: boolean; maxAge?: number } = {},
+) {
+  const a = express();
+  a.use(
+    session({
+      store,
+      secret: 'trial secret',
+      resave: opts.resave ?? false,
+      rolling: opts.rolling ?? false,
+      saveUninitialized: false,
+      cookie: { maxAge: opts.maxAge ?? HOUR },
+    }),
+  );
+  a.get('/login', (req, res) => {
+    (req.session as unknown as Record<string, unknown>).user = 'ann';
+    res.json(req.session.cookie);
+  });
+  a.get('/cookie', (req, res) => {
+    const c = req.session.cookie;
+    const q = req.query as Record<string, string>;
+    if (q.maxAge !== undefined)
+      c.maxAge = q.maxAge === 'null' ? (null as unknown as number) : Number(q.maxAge);
+    if (q.sameSite !== undefined) c.sameSite = q.sameSite as 'strict';
+    if (q.path !== undefined) c.path = q.path;
+    if (q.domain !== undefined) c.domain = q.domain;
+    res.json(req.session.cookie);
+  });
+  a.get('/read', (req, res) => {
+    res.json({
+      cookie: req.session.cookie,
+      user: (req.session as unknown as Record<string, unknown>).user,
+    });
+  });
+  return a;
+}
+
+type Seen = {
+  originalMaxAge: number | null;
+  expires: string | null;
+  sameSite?: string;
+  path?: string;
+};
+
+async function login(a: express.Express) {
+  const res = await request(a).get('/login').expect(200);
+  return String(res.headers['set-cookie']).split(';')[0];
+}
+
+const read = async (a: express.Express, c: string) =>
+  (await request(a).get('/read').set('Cookie', c).expect(200)).body as {
+    cookie: Seen;
+    user: string;
+  };
+
+describe('a cookie changed on a loaded session (express-session touches it)', () => {
+  it('30 days set by a later request are kept, by this store and a new one on the collection', async () => {
+    const { store, name, coll } = await open();
+    const a = app(store);
+    const c = await login(a);
+    await request(a)
+      .get(`/cookie?maxAge=${30 * DAY}`)
+      .set('Cookie', c)
+      .expect(200);
+    const seen = await read(a, c);
+    expect(seen.cookie.originalMaxAge).toBe(30 * DAY);
+    expect(Date.parse(String(seen.cookie.expires))).toBeGreaterThan(Date.now() + 29 * DAY);
+    const doc = await coll.findOne({});
+    expect(doc?.expiresAt.getTime()).toBeGreaterThan(Date.now() + 29 * DAY);
+    const again = await read(app(await db.open({ collection: name })), c);
+    expect(again.cookie.originalMaxAge).toBe(30 * DAY);
+    // And back to an hour: the server keeps it an hour, not 30 days.
+    await request(a).get(`/cookie?maxAge=${HOUR}`).set('Cookie', c).expect(200);
+    const back = await read(a, c);
+    expect(back.cookie.originalMaxAge).toBe(HOUR);
+    expect((await coll.findOne({}))?.expiresAt.getTime()).toBeLessThan(Date.now() + 2 * HOUR);
+  });
+
+  it('a browser-session cookie (maxAge null) set on a loaded session stays one', async () => {
+    // maxAge = the default ttl: the touch's expiry (now + ttl) lands where the stored one was.
+    const { store } = await open();
+    const a = app(store, { maxAge: 14 * DAY });
+    const c = await login(a);
+    await request(a).get('/cookie?maxAge=null').set('Cookie', c).expect(200);
+    const seen = await read(a, c);
+    expect(seen.cookie.expires).toBeNull();
+    expect(seen.cookie.originalMaxAge).toBeNull();
+  });
+
+  it.each([
+    ['sameSite', 'strict'],
+    ['path', '/app'],
+    ['domain', 'example.com'],
+  ])('%s changed on a loaded session is kept', async (field, value) => {
+    const { store } = await open();
+    const a = app(store);
+    const c = await login(a);
+    await request(a).get(`/cookie?${field}=${value}`).set('Cookie', c).expect(200);
+    // The path cookie is sent on /app paths only by a browser; supertest sends it anyway.
+    const seen = await read(a, c);
+    expect((seen.cookie as Record<string, unknown>)[field]).toBe(value);
+  });
+});
+
+describe('what a touch writes', () => {
+  it('a touch through express-session of an unchanged cookie leaves the stored cookie', async () => {
+    const { store, coll } = await open({ touchAfter: 0 });
+    const a = app(store);
+    const c = await login(a);
+    const before = (await coll.findOne({}))?.cookie;
+    const at = (await coll.findOne({}))?.expiresAt.getTime() as number;
+    await new Promise((r) => setTimeout(r, 20));
+    await read(a, c);
+    const doc = await coll.findOne({});
+    expect(doc?.expiresAt.getTime()).toBeGreaterThan(at);
+    expect(doc?.cookie).toEqual(before);
+  });
+});
+
+describe('touches across options and instances', () => {
+  it('an unchanged cookie within touchAfter is still not written through express-session', async () => {
+    const { store, coll } = await open({ touchAfter: 60_000 });
+    const a = app(store);
+    const c = await login(a);
+    const first = await coll.findOne({});
+    await new Promise((r) => setTimeout(r, 20));
+    await read(a, c);
+    await read(a, c);
+    expect((await coll.findOne({}))?.expiresAt).toEqual(first?.expiresAt);
+  });
+
+  it('rolling + resave: Set-Cookie expiry and stored expiry agree over requests', async () => {
+    const { store, coll } = await open();
+    const a = app(store, { rolling: true, resave: true });
+    const c = await login(a);
+    for (let i = 0; i < 5; i++) {
+      const res = await request(a).get('/read').set('Cookie', c).expect(200);
+      const sent = Date.parse(/Expires=([^;]+)/.exec(String(res.headers['set-cookie']))?.[1] ?? '');
+      const stored = (await coll.findOne({}))?.expiresAt.getTime() as number;
+      expect(Math.abs(sent - stored)).toBeLessThan(61_000);
+      expect(Math.abs(Date.parse(res.body.cookie.expires) - sent)).toBeLessThan(1_000);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+  });
+
+  it('maxLifetime: the expiry get returns never passes createdAt + maxLifetime', async () => {
+    const { store, name } = await open({ maxLifetime: 2 * HOUR });
+    const a = app(store);
+    const c = await login(a);
+    const t0 = Date.now();
+    await request(a)
+      .get(`/cookie?maxAge=${30 * DAY}`)
+      .set('Cookie', c)
+      .expect(200);
+    const seen = await read(a, c);
+    expect(Date.parse(String(seen.cookie.expires))).toBeLessThanOrEqual(t0 + 2 * HOUR);
+    expect(seen.user).toBe('ann');
+    const other = await db.open({ collection: name, maxLifetime: 2 * HOUR });
+    const all = await other.all();
+    const s = Object.values(all as unknown as Record<string, { cookie: { expires: string } }>)[0];
+    expect(Date.parse(s.cookie.expires)).toBeLessThanOrEqual(t0 + 2 * HOUR);
+  });
+
+  it('secret rotation: a touch leaves no value under the old secret; instances read each other', async () => {
+    const OLD = 'o'.repeat(40);
+    const NEW = 'n'.repeat(40);
+    const { store, name, coll } = await open({ secret: OLD });
+    const c = await login(app(store));
+    const oldTag = String((await coll.findOne({}))?.cookie).split('.')[0];
+    const rotated = await db.open({ collection: name, secret: [NEW, OLD], touchAfter: 0 });
+    const a = app(rotated);
+    await read(a, c);
+    const doc = await coll.findOne({});
+    expect(String(doc?.cookie).split('.')[0]).not.toBe(oldTag);
+    expect(String(doc?.session).split('.')[0]).not.toBe(oldTag);
+    const second = await db.open({ collection: name, secret: [NEW, OLD] });
+    const seen = await read(app(second), c);
+    expect(seen.user).toBe('ann');
+    await request(app(second))
+      .get(`/cookie?maxAge=${30 * DAY}`)
+      .set('Cookie', c)
+      .expect(200);
+    expect((await read(a, c)).cookie.originalMaxAge).toBe(30 * DAY);
+  });
+
+  it('bson serializer: remember me kept and touch skips the cookie', async () => {
+    const { store, coll, name } = await open({ serializer: 'bson', touchAfter: 0 });
+    const a = app(store);
+    const c = await login(a);
+    await request(a)
+      .get(`/cookie?maxAge=${30 * DAY}`)
+      .set('Cookie', c)
+      .expect(200);
+    const before = (await coll.findOne({}))?.cookie;
+    await new Promise((r) => setTimeout(r, 20));
+    const seen = await read(
+      app(await db.open({ collection: name, serializer: 'bson', touchAfter: 0 })),
+      c,
+    );
+    expect(seen.cookie.originalMaxAge).toBe(30 * DAY);
+    expect(Date.parse(String(seen.cookie.expires))).toBeGreaterThan(Date.now() + 29 * DAY);
+    expect((await coll.findOne({}))?.cookie).toEqual(before);
+  });
+});
