@@ -158,10 +158,15 @@ export class SessionCodec {
       // parsed back); another order only costs a write of the cookie. A field without a value
       // is left out: express-session's cookie lists its unset fields as `undefined`, which JSON
       // drops and BSON keeps as null, so the cookie read back would never match the request's.
+      // `originalMaxAge` in whole seconds: express-session's resetMaxAge reads the clock twice,
+      // and now and then gives it back a millisecond short, which is no change of the cookie.
       let key = '';
       for (const k in plain) {
-        if (k === 'expires') key += `${plain[k] == null}|`;
-        else if (plain[k] != null) key += `${k}=${JSON.stringify(plain[k])}|`;
+        const v = plain[k];
+        if (k === 'expires') key += `${v == null}|`;
+        else if (k === 'originalMaxAge' && typeof v === 'number')
+          key += `${k}=${Math.round(v / 1000)}|`;
+        else if (v != null) key += `${k}=${JSON.stringify(v)}|`;
       }
       return key;
     } catch {

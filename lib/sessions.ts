@@ -168,9 +168,8 @@ export class Sessions {
   }
 
   /**
-   * Whether a touch to this expiry may be skipped: the stored one is younger than touchAfter.
-   * Never throws (it runs synchronously inside `touch`): when in doubt, the touch is written,
-   * and the write path reports what went wrong.
+   * Whether a touch may be skipped: the stored expiry is within touchAfter. Never throws (it runs
+   * inside `touch`): in doubt, the touch is written, and the write path reports what went wrong.
    */
   fresh(sid: string, session: SessionData): boolean {
     const record = this.records.of(session, sid);
@@ -190,9 +189,7 @@ export class Sessions {
     // session past its cookie.
     const device = this.options.metadata && deviceOf(session, this.options.metadata);
     if (device !== undefined && !sameDevice(device, record.device)) return false;
-    // A cookie the app changed beyond its expiry (sameSite, a browser-session cookie, ...) is
-    // written at once: skipped, the next request would load the old one. Unknown (`legacy`,
-    // whose touch never writes the cookie): as before.
+    // A cookie changed beyond its expiry (sameSite, maxAge) is written at once; unknown: as before.
     if (record.cookie !== undefined && this.codec.cookieKey(session.cookie) !== record.cookie)
       return false;
     return (

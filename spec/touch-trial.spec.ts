@@ -138,6 +138,24 @@ describe('what a touch writes', () => {
   });
 });
 
+describe('a cookie express-session reset a millisecond short', () => {
+  it('is no change: a touch within touchAfter still writes nothing', async () => {
+    const { store, coll } = await open({ touchAfter: 60_000 });
+    const expires = new Date(Date.now() + HOUR);
+    const cookie = { originalMaxAge: HOUR, expires, httpOnly: true, path: '/' };
+    await store.set('drift', { cookie, user: 'ann' } as never);
+    const before = await coll.findOne({ _id: 'drift' });
+    const loaded = (await store.get('drift')) as unknown as { cookie: Record<string, unknown> };
+    // resetMaxAge reads the clock twice: now and then originalMaxAge comes back 1 ms short.
+    loaded.cookie.originalMaxAge = HOUR - 1;
+    loaded.cookie.expires = new Date(expires.getTime() + 500);
+    await store.touch('drift', loaded as never);
+    const after = await coll.findOne({ _id: 'drift' });
+    expect(after?.expiresAt).toEqual(before?.expiresAt);
+    expect(after?.cookie).toEqual(before?.cookie);
+  });
+});
+
 describe('touches across options and instances', () => {
   it('an unchanged cookie within touchAfter is still not written through express-session', async () => {
     const { store, coll } = await open({ touchAfter: 60_000 });
