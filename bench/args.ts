@@ -131,3 +131,14 @@ export function parseArgs(argv: readonly string[]): Settings {
     baselines: value('baseline')?.split(',') ?? [],
   };
 }
+
+/** Runs a benchmark script's `main`: exit 0 when it resolves, 1 with the error when it fails. */
+export function runMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { MongooseStore, OPERATION_CHANNEL, type OperationContext } from 'connect-mongoose-session';
 import mongoose, { mongo } from 'mongoose';
 import { describeServer, resolveServer } from '../tools/test-server';
+import { runMain } from './args';
 import { CommandLog, type CommandTotals } from './commands';
 import { machineCpu } from './cpu';
 import { progress } from './fixtures';
@@ -225,10 +226,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mongo } from 'mongoose';
 import { describeServer, resolveServer } from '../tools/test-server';
-import { PHASE_NAMES, parseArgs } from './args';
+import { PHASE_NAMES, parseArgs, runMain } from './args';
 import type { Contestant } from './contestants';
 import { findServerProcess } from './cpu';
 import { PHASES } from './phases';
@@ -82,10 +82,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -1,10 +1,9 @@
 import type { mongo } from 'mongoose';
-import { Cleanup } from '../lib/cleanup';
 import type { MongooseStore } from '../lib/index';
-import { resolveOptions } from '../lib/options';
 import type { SessionDocument } from '../lib/schema';
 import { captureDebug } from './support/debug-lines';
 import { eventually, sid, uniqueCollection, useDatabase } from './support/server';
+import { countingSweeper } from './support/sweeper';
 
 const db = useDatabase('clock_skew');
 
@@ -116,21 +115,7 @@ describe('a sweep against a server whose hello gives no localTime', () => {
       },
     });
     const { lines, stop } = captureDebug();
-    const seen = { runs: 0, deleted: 0, errors: [] as Error[] };
-    const cleanup = new Cleanup(
-      resolveOptions(db.uri, { collection: name, autoIndex: false, lifecheck: 100 }),
-      async () => coll,
-      {
-        swept: (n) => {
-          seen.runs += 1;
-          seen.deleted += n;
-        },
-        failed: (e) => seen.errors.push(e),
-        refused: () => {},
-        expired: () => {},
-        decode: () => null,
-      },
-    );
+    const { cleanup, seen } = countingSweeper(db.uri, name, coll, 100);
     try {
       await cleanup.prepare(coll);
       await eventually(() => seen.deleted >= 5, 10_000, 'the expired sessions swept');

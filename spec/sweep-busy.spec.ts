@@ -1,9 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { Cleanup } from '../lib/cleanup';
-import { resolveOptions } from '../lib/options';
 import type { SessionDocument } from '../lib/schema';
 import type { Capability } from '../tools/capabilities';
 import { describeIf, eventually, sid, uniqueCollection, useDatabase } from './support/server';
+import { countingSweeper } from './support/sweeper';
 
 const db = useDatabase('sweep_busy');
 
@@ -25,33 +24,20 @@ async function plantExpired(name: string, n = 5): Promise<void> {
  */
 function busySweeper(name: string, busy: number, lifecheck: number) {
   const real = db.db.collection<SessionDocument>(name);
-  const seen = { deletes: 0, runs: 0, deleted: 0, errors: [] as Error[] };
+  let deletes = 0;
   const coll = new Proxy(real, {
     get(target, key) {
       const value = Reflect.get(target, key, target);
       if (key !== 'deleteMany') return typeof value === 'function' ? value.bind(target) : value;
       return (...args: Parameters<typeof real.deleteMany>) => {
-        seen.deletes += 1;
-        if (seen.deletes <= busy)
+        deletes += 1;
+        if (deletes <= busy)
           return Promise.reject(new Error('database is locked (5) (SQLITE_BUSY)'));
         return target.deleteMany(...args);
       };
     },
   });
-  const cleanup = new Cleanup(
-    resolveOptions(db.uri, { collection: name, autoIndex: false, lifecheck }),
-    async () => coll,
-    {
-      swept: (n) => {
-        seen.runs += 1;
-        seen.deleted += n;
-      },
-      failed: (e) => seen.errors.push(e),
-      refused: () => {},
-      expired: () => {},
-      decode: () => null,
-    },
-  );
+  const { cleanup, seen } = countingSweeper(db.uri, name, coll, lifecheck);
   return { cleanup, coll, seen };
 }
 
