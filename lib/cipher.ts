@@ -11,6 +11,7 @@ import {
 
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { LONE_SURROGATE } from './ids.js';
+import { OpenedValues } from './opened-values.js';
 
 /** The shortest `secret` accepted, in characters. */
 export const MIN_SECRET_LENGTH = 32;
@@ -60,6 +61,11 @@ const POOL_VALUES = 128;
 const VALUES_PER_NONCE = 2 ** 20;
 /** Nonces whose derived key a read keeps: one per writing process and secret, in practice. */
 const OPENED_NONCES = 256;
+/**
+ * Characters of sealed values and their plaintext kept, 2 bytes each: 2 MiB in all, the
+ * sessions of the last few thousand requests at about 800 characters each.
+ */
+const PLAIN_KEPT = 1 << 21;
 /** User hashes kept, by user id: the same few users write again and again. */
 const USER_HASHES = 1_000;
 
@@ -113,6 +119,8 @@ export class SessionCipher {
   #nonceLeft = 0;
   /** Derived keys by key tag and nonce: a read derives each nonce's key once. */
   readonly #opened = new Map<string, Buffer>();
+  /** What values written or read lately hold: a session read again is not decrypted again. */
+  readonly #plain = new OpenedValues(PLAIN_KEPT);
 
   /** @param secrets - newest first; see {@link secretsOf}. */
   constructor(secrets: readonly string[]) {
@@ -145,7 +153,10 @@ export class SessionCipher {
       c.final(),
       c.getAuthTag(),
     ]);
-    return `${key.tag}.${body.toString('base64url')}`;
+    const sealed = `${key.tag}.${body.toString('base64url')}`;
+    // A lone surrogate would open as U+FFFD: such a text is left to be opened.
+    if (!LONE_SURROGATE.test(plain)) this.#plain.remember(sealed, sid, field, bound, plain);
+    return sealed;
   }
 
   /**
@@ -154,6 +165,9 @@ export class SessionCipher {
    *   not among the secrets, or it does not authenticate (changed, or copied from elsewhere).
    */
   open(sid: string, field: string, sealed: unknown, bound = ''): string {
+    const kept =
+      typeof sealed === 'string' ? this.#plain.get(sealed, sid, field, bound) : undefined;
+    if (kept !== undefined) return kept;
     const m = typeof sealed === 'string' ? SEALED.exec(sealed) : null;
     if (m === null) throw decryptError(sid, 'it is not encrypted, or not in this store’s format');
     const key = this.#byTag.get(m[1] as string);
@@ -169,8 +183,10 @@ export class SessionCipher {
       );
       d.setAAD(aad(sid, field, bound));
       d.setAuthTag(body.subarray(body.length - TAG_BYTES));
-      const plain = d.update(body.subarray(HEADER, body.length - TAG_BYTES));
-      return Buffer.concat([plain, d.final()]).toString('utf8');
+      const head = d.update(body.subarray(HEADER, body.length - TAG_BYTES));
+      const plain = Buffer.concat([head, d.final()]).toString('utf8');
+      this.#plain.remember(sealed as string, sid, field, bound, plain);
+      return plain;
     } catch {
       throw decryptError(sid, 'it does not authenticate: changed, or copied from another session');
     }

@@ -71,6 +71,17 @@ describe('secret', () => {
     for (const id of ids) expect(await reader.get(id)).toMatchObject({ card: MARKER });
   });
 
+  it('reads what another instance saved since, not what this one read or wrote before', async () => {
+    const [a, b] = [await db.open({ secret: NEW }), await db.open({ secret: NEW })];
+    const id = sid();
+    await a.set(id, session({ n: 1 }));
+    expect(await a.get(id)).toMatchObject({ n: 1 });
+    await b.set(id, session({ n: 2 }, 120_000));
+    const got = await a.get(id);
+    expect(got).toMatchObject({ n: 2 });
+    expect(got?.cookie.originalMaxAge).toBe(120_000);
+  });
+
   it('leaves no session data, cookie field or user id in clear anywhere in the document', async () => {
     const store = await db.open({ secret: NEW });
     const id = sid();
