@@ -127,16 +127,28 @@ export class SessionCodec {
   /**
    * The stored fields of `session`, whose serialized data {@link data} gave: cookie and data
    * sealed, the user field. `ERR_SESSION_TOO_LARGE` past the server's limit.
+   * @param withCookie - whether to give the cookie; without (`cookie` undefined), the stored
+   *   one stays: the same but for its expiry, which a read takes from `expiresAt`. Default: with.
    */
-  fields(sid: string, session: SessionData, expiresAt: Date, data: unknown): OwnFields {
+  fields(
+    sid: string,
+    session: SessionData,
+    expiresAt: Date,
+    data: unknown,
+    withCookie = true,
+  ): OwnFields {
     const user = this.userField(session);
     const fields: OwnFields = {
       expiresAt,
-      cookie: this.cookie(sid, session),
+      cookie: withCookie ? this.cookie(sid, session) : undefined,
       session: this.sealing.sealData(sid, data, user),
       user,
     };
-    const size = sizeOf(fields.cookie) + sizeOf(fields.session) + Buffer.byteLength(sid) + 64;
+    const size =
+      (withCookie ? sizeOf(fields.cookie) : 0) +
+      sizeOf(fields.session) +
+      Buffer.byteLength(sid) +
+      64;
     if (size > MAX_DOCUMENT) {
       throw new MongooseStoreError(
         'ERR_SESSION_TOO_LARGE',

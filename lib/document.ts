@@ -40,7 +40,10 @@ export type SessionFilter = mongo.Filter<SessionDocument>;
 /** An update of one session document. */
 export type SessionUpdate = mongo.UpdateFilter<SessionDocument>;
 
-/** The fields a full write of a session in this store's shape sets. */
+/**
+ * The fields a full write of a session in this store's shape sets; with `cookie` undefined,
+ * the stored one stays (a loaded session whose cookie changed only in its expiry).
+ */
 export type OwnFields = Pick<SessionDocument, 'expiresAt' | 'cookie' | 'session' | 'user'>;
 
 /** What a write adds beside the session's own fields: when it was seen, and on what. */
@@ -198,9 +201,10 @@ export function holds(doc: SessionDocument, expected: Expected): boolean {
  * removed, so the document is ours from then on.
  */
 export function fullWrite(fields: OwnFields, presence: Presence): SessionUpdate {
-  const { user, ...own } = fields;
+  const { user, cookie, ...own } = fields;
   const $unset: Record<string, ''> = { expires: '', lastModified: '' };
   const $set: Partial<SessionDocument> = { ...own, lastSeenAt: presence.seenAt };
+  if (cookie !== undefined) $set.cookie = cookie;
   if (user === undefined) $unset.user = '';
   else $set.user = user;
   if (presence.device !== undefined) $set.device = presence.device;

@@ -89,3 +89,17 @@ export function blankRecord(sid: string): SessionRecord {
     stale: undefined,
   };
 }
+
+/**
+ * Whether the stored cookie of `record`'s session is the one `key` names, but for its expiry
+ * (which a read takes from `expiresAt`): ours, under the newest secret, as last read or
+ * written. A write may then leave it as it is.
+ */
+export function holdsCookie(record: SessionRecord | undefined, key: string | undefined): boolean {
+  return (
+    key !== undefined &&
+    record?.cookie === key &&
+    record.peer === undefined &&
+    record.stale === undefined
+  );
+}

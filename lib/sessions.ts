@@ -23,7 +23,7 @@ import { encodePeer, type PeerForm } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { presenceOf } from './presence.js';
-import { blankRecord, type SessionRecord, SessionRecords } from './record.js';
+import { blankRecord, holdsCookie, type SessionRecord, SessionRecords } from './record.js';
 import { refusing } from './rejection.js';
 import { Rewrites } from './rewrites.js';
 import { sealingOf } from './sealing.js';
@@ -133,7 +133,11 @@ export class Sessions {
       await this.touched(byId(sid), sid, session, record, at, presence);
       return;
     }
-    const fields = this.codec.fields(sid, session, expiresAt, data);
+    // A loaded cookie changed only in its expiry is not sealed or written again, as a touch
+    // leaves it (only an update: an upsert must give a new document its cookie).
+    const cookie = this.codec.cookieKey(session.cookie);
+    const keep = inRequest && holdsCookie(record, cookie);
+    const fields = this.codec.fields(sid, session, expiresAt, data, !keep);
     const update = this.options.legacy
       ? peerWrite(encodePeer(session, expiresAt, record?.peer ?? this.peerForm))
       : fullWrite(fields, presence);
@@ -155,7 +159,6 @@ export class Sessions {
       return;
     }
     const signedIn = fields.user !== undefined && fields.user !== record?.user;
-    const cookie = this.codec.cookieKey(session.cookie);
     if (record !== undefined) this.saved(record, data, at, fields.user, presence, session);
     else if (this.options.touchAfter !== 0)
       this.records.keep(session, { ...blankRecord(sid), expiresAt: at, cookie, createdAt: now });
@@ -266,7 +269,7 @@ export class Sessions {
     presence: Presence,
   ): Promise<string | undefined> {
     const key = this.codec.cookieKey(session.cookie);
-    const same = key !== undefined && record?.stale === undefined && record?.cookie === key;
+    const same = holdsCookie(record, key);
     const update = touchWrite(
       new Date(at),
       same ? undefined : this.codec.cookie(sid, session),

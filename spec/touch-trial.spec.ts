@@ -37,7 +37,7 @@ function app(
     (req.session as unknown as Record<string, unknown>).user = 'ann';
     res.json(req.session.cookie);
   });
-  a.get('/cookie', (req, res) => {
+  const cookieFrom = (req: express.Request) => {
     const c = req.session.cookie;
     const q = req.query as Record<string, string>;
     if (q.maxAge !== undefined)
@@ -45,6 +45,16 @@ function app(
     if (q.sameSite !== undefined) c.sameSite = q.sameSite as 'strict';
     if (q.path !== undefined) c.path = q.path;
     if (q.domain !== undefined) c.domain = q.domain;
+  };
+  a.get('/cookie', (req, res) => {
+    cookieFrom(req);
+    res.json(req.session.cookie);
+  });
+  // Changes the data too: express-session saves the session (a set, not a touch).
+  a.get('/count', (req, res) => {
+    cookieFrom(req);
+    const s = req.session as unknown as Record<string, number>;
+    s.n = (s.n ?? 0) + 1;
     res.json(req.session.cookie);
   });
   a.get('/read', (req, res) => {
@@ -135,6 +145,68 @@ describe('what a touch writes', () => {
     const doc = await coll.findOne({});
     expect(doc?.expiresAt.getTime()).toBeGreaterThan(at);
     expect(doc?.cookie).toEqual(before);
+  });
+});
+
+describe('what a save of changed data writes', () => {
+  it.each([
+    ['in clear', {}],
+    ['sealed', { secret: 'a secret of thirty-two characters or more, for saves' }],
+  ])(
+    'a cookie changed only in its expiry is left as stored (%s), and read back with the new one',
+    async (_w, options) => {
+      const { store, coll } = await open(options);
+      const a = app(store, { rolling: true });
+      const c = await login(a);
+      const before = await coll.findOne({});
+      await new Promise((r) => setTimeout(r, 20));
+      await request(a).get('/count').set('Cookie', c).expect(200);
+      const doc = await coll.findOne({});
+      expect(doc?.session).not.toEqual(before?.session);
+      expect(doc?.expiresAt.getTime()).toBeGreaterThan(before?.expiresAt.getTime() as number);
+      expect(doc?.cookie).toEqual(before?.cookie);
+      const seen = await read(a, c);
+      expect(seen.cookie.originalMaxAge).toBe(HOUR);
+      // /read is rolling too: its touch may move the expiry on again, never back.
+      expect(Date.parse(String(seen.cookie.expires))).toBeGreaterThanOrEqual(
+        doc?.expiresAt.getTime() as number,
+      );
+    },
+  );
+
+  it.each([
+    ['sameSite', 'strict', {}],
+    ['maxAge', String(30 * DAY), {}],
+    ['path', '/app', { secret: 'a secret of thirty-two characters or more, for saves' }],
+  ])(
+    'a cookie whose %s changed with the data is written with it',
+    async (field, value, options) => {
+      const { store, coll } = await open(options);
+      const a = app(store);
+      const c = await login(a);
+      const before = await coll.findOne({});
+      await request(a).get(`/count?${field}=${value}`).set('Cookie', c).expect(200);
+      expect((await coll.findOne({}))?.cookie).not.toEqual(before?.cookie);
+      const seen = (
+        await read(app(await db.open({ collection: coll.collectionName, ...options })), c)
+      ).cookie as Record<string, unknown>;
+      const key = field === 'maxAge' ? 'originalMaxAge' : field;
+      expect(String(seen[key])).toBe(value);
+    },
+  );
+
+  it('a session saved under an older secret gets its cookie re-encrypted too', async () => {
+    const OLD = 'the old secret, thirty-two characters or more';
+    const NEW = 'the new secret, thirty-two characters or more!';
+    const { store, coll } = await open({ secret: OLD });
+    const c = await login(app(store));
+    const tag = (v: unknown) => String(v).split('.')[0];
+    const old = tag((await coll.findOne({}))?.cookie);
+    const rotated = await db.open({ collection: coll.collectionName, secret: [NEW, OLD] });
+    await request(app(rotated)).get('/count').set('Cookie', c).expect(200);
+    const doc = await coll.findOne({});
+    expect(tag(doc?.cookie)).not.toBe(old);
+    expect(tag(doc?.cookie)).toBe(tag(doc?.session));
   });
 });
 
