@@ -201,9 +201,14 @@ export function holds(doc: SessionDocument, expected: Expected): boolean {
  * removed, so the document is ours from then on.
  */
 export function fullWrite(fields: OwnFields, presence: Presence): SessionUpdate {
-  const { user, cookie, ...own } = fields;
+  const { user, cookie } = fields;
   const $unset: Record<string, ''> = { expires: '', lastModified: '' };
-  const $set: Partial<SessionDocument> = { ...own, lastSeenAt: presence.seenAt };
+  // Named one by one: a rest copy of the fields is V8's slow path, on every save.
+  const $set: Partial<SessionDocument> = {
+    expiresAt: fields.expiresAt,
+    session: fields.session,
+    lastSeenAt: presence.seenAt,
+  };
   if (cookie !== undefined) $set.cookie = cookie;
   if (user === undefined) $unset.user = '';
   else $set.user = user;
