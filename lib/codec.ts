@@ -172,13 +172,20 @@ export class SessionCodec {
       // drops and BSON keeps as null, so the cookie read back would never match the request's.
       // `originalMaxAge` in whole seconds: express-session's resetMaxAge reads the clock twice,
       // and now and then gives it back a millisecond short, which is no change of the cookie.
+      // Built by hand, not by JSON.stringify of each value: it runs on every touch, skipped or
+      // not. A string is quoted, and JSON-escaped when it holds a quote or a backslash, so
+      // that no value can read as the end of one field and the start of another.
       let key = '';
       for (const k in plain) {
         const v = plain[k];
-        if (k === 'expires') key += `${v == null}|`;
+        if (k === 'expires') key += v == null ? 'session|' : 'dated|';
+        else if (v == null) continue;
         else if (k === 'originalMaxAge' && typeof v === 'number')
           key += `${k}=${Math.round(v / 1000)}|`;
-        else if (v != null) key += `${k}=${JSON.stringify(v)}|`;
+        else if (typeof v === 'boolean' || typeof v === 'number') key += `${k}=${v}|`;
+        else if (typeof v === 'string' && !v.includes('"') && !v.includes('\\'))
+          key += `${k}="${v}"|`;
+        else key += `${k}=${JSON.stringify(v)}|`;
       }
       return key;
     } catch {

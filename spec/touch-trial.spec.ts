@@ -133,6 +133,23 @@ describe('a cookie changed on a loaded session (express-session touches it)', ()
   });
 });
 
+describe('a cookie whose fields read like others', () => {
+  it('a path that spells out another field is still a change, and is written within touchAfter', async () => {
+    const { store, name } = await open({ touchAfter: HOUR });
+    const id = 'spelled-out-cookie-id';
+    const cookie = { originalMaxAge: HOUR, expires: new Date(Date.now() + HOUR), path: '/a' };
+    await store.set(id, { cookie: { ...cookie, domain: 'x' } } as never);
+    const loaded = (await store.get(id)) as unknown as { cookie: Record<string, unknown> };
+    loaded.cookie.path = '/a"|domain="x';
+    loaded.cookie.domain = undefined;
+    await store.touch(id, loaded as never);
+    const other = await db.open({ collection: name });
+    const again = (await other.get(id)) as unknown as { cookie: Record<string, unknown> };
+    expect(again.cookie.path).toBe('/a"|domain="x');
+    expect(again.cookie.domain ?? null).toBeNull();
+  });
+});
+
 describe('what a touch writes', () => {
   it('a touch through express-session of an unchanged cookie leaves the stored cookie', async () => {
     const { store, coll } = await open({ touchAfter: 0 });
