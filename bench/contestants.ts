@@ -272,9 +272,20 @@ interface RawDoc {
 type RawUpdate = mongo.UpdateFilter<RawDoc>;
 
 /**
+ * The indexes our store keeps, so that each write costs the server what ours costs: the TTL
+ * index on `expiresAt` (where the server has TTL indexes; FerretDB 1.x refuses it, and ours
+ * then keeps none either) and the index on `user` (sign out everywhere, on by default).
+ */
+async function sameIndexes(coll: mongo.Collection<RawDoc>): Promise<void> {
+  await coll.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0 }).catch(() => {});
+  await coll.createIndex({ user: 1 });
+}
+
+/**
  * The raw driver doing our store's work with nothing around it: the physical limit. The same
  * document (cookie and data apart, both JSON strings, `user` where passport has one), the same
- * filters and updates, one round trip per operation as ours:
+ * filters and updates, the same indexes ({@link sameIndexes}), one round trip per operation as
+ * ours:
  * - `get`: findOne by `_id`, the expiry checked here, both fields parsed, the expiry put back
  *   into the cookie;
  * - `set`: `$set` of expiry, cookie, data, user (or `$unset` of user) and `lastSeenAt`,
@@ -287,6 +298,7 @@ type RawUpdate = mongo.UpdateFilter<RawDoc>;
 export async function rawDriver(arena: Arena, collection: string): Promise<Contestant> {
   const client = await mongo.MongoClient.connect(arena.uri);
   const coll = client.db().collection<RawDoc>(collection);
+  await sameIndexes(coll);
   const live = (user: string) => ({ user, expiresAt: { $gt: new Date() } });
   const expiry = (s: SessionData) => new Date(s.cookie.expires ?? Date.now() + 86_400_000);
   // The sessions `load` gave, with their cookie but its expiry, as our store keeps a record
@@ -348,8 +360,6 @@ export async function rawDriver(arena: Arena, collection: string): Promise<Conte
       return (await coll.deleteMany(live(user))).deletedCount;
     },
     async seed(n, users) {
-      // The index our store builds for its user methods, so that both query alike.
-      if (users) await coll.createIndex({ user: 1 });
       await seed(coll as unknown as mongo.Collection, n, oursDoc, users);
     },
     close: () => client.close(),
