@@ -222,11 +222,14 @@ export function fullWrite(fields: OwnFields, presence: Presence): SessionUpdate 
 
 /**
  * A full write in a peer's shape (with `legacy`, during a rolling deploy): their expiry and
- * session, and none of our fields, so our TTL index never deletes a session that an old
- * instance keeps alive by its `expires`.
+ * session, and neither our expiry, so our TTL index never deletes a session that an old
+ * instance keeps alive by its `expires`, nor our user, which the user methods would find.
+ * Our stored cookie stays: while `legacy` is turned off instance by instance, a save of a
+ * session loaded before this write leaves the cookie as stored (see {@link fullWrite}), and
+ * without it the session would no longer read.
  */
 export function peerWrite(fields: PeerFields): SessionUpdate {
-  return { $set: fields, $unset: { expiresAt: '', cookie: '', user: '' } };
+  return { $set: fields, $unset: { expiresAt: '', user: '' } };
 }
 
 /**

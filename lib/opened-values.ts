@@ -25,8 +25,15 @@ export class OpenedValues {
   readonly #entries = new Map<string, Opened>();
   #size = 0;
 
-  /** @param budget - the characters kept at most (sealed text and plaintext), > 0. */
-  constructor(private readonly budget: number) {}
+  /**
+   * @param budget - what is kept at most, in characters (sealed text and plaintext), > 0.
+   * @param perEntry - what each kept value costs beside its text, counted against `budget` as
+   *   that many characters: V8's Map slot, the entry object and the strings' headers. Default 0.
+   */
+  constructor(
+    private readonly budget: number,
+    private readonly perEntry = 0,
+  ) {}
 
   /** What `sealed` opened to for `field` of session `sid` with `bound`, when kept. */
   get(sealed: string, sid: string, field: string, bound: string): string | undefined {
@@ -41,7 +48,7 @@ export class OpenedValues {
 
   /** Keeps what `sealed` opens to; a value over a sixteenth of the budget is not kept. */
   remember(sealed: string, sid: string, field: string, bound: string, plain: string): void {
-    const size = sealed.length + plain.length + sid.length + bound.length;
+    const size = sealed.length + plain.length + sid.length + bound.length + this.perEntry;
     if (size > this.budget / 16) return;
     const was = this.#entries.get(sealed);
     if (was !== undefined) {
