@@ -62,10 +62,12 @@ const VALUES_PER_NONCE = 2 ** 20;
 /** Nonces whose derived key a read keeps: one per writing process and secret, in practice. */
 const OPENED_NONCES = 256;
 /**
- * Characters of sealed values and their plaintext kept: about 2 MiB of memory for ASCII text
- * (V8 keeps it one byte a character), 4 MiB at most; some 2,000 sessions of 1,000 characters.
+ * Characters of sealed values and their plaintext kept, each value also counted as
+ * {@link PER_VALUE_KEPT} more: about 4 MiB of memory for ASCII text (V8 keeps it one byte a
+ * character), 8 MiB at most; some 2,300 sessions of 1,000 characters, the sessions a busy
+ * process reads again within seconds.
  */
-const PLAIN_KEPT = 1 << 21;
+const PLAIN_KEPT = 1 << 22;
 /**
  * What V8 keeps for each kept value beside its text, in bytes, counted as that many characters
  * of {@link PLAIN_KEPT}: measured on Node 20 x64 at about 370-470 (the Map's slots, the entry

@@ -144,12 +144,12 @@ describe('what a store keeps of opened values changes no answer', () => {
 });
 
 describe('what a store keeps of opened values stays within its documented memory', () => {
-  // docs/encryption.md: 2 Mi characters, about 2 MiB, 4 MiB at most (text beyond Latin-1).
+  // docs/encryption.md: about 4 MiB (text in Latin-1), 8 MiB at most.
   it.each([
     // The smallest value a store seals: the data `{}` of a session nobody signed in to.
     ['the smallest values, in Latin-1', () => String.fromCharCode(123, 125)],
     ['small values beyond Latin-1', () => JSON.stringify({ n: 'ж' })],
-  ])('holds at most 4 MiB of %s, and stops growing', (_what, plain) => {
+  ])('holds about 4 MiB of %s, and stops growing', (_what, plain) => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const heap = () => {
@@ -176,7 +176,7 @@ describe('what a store keeps of opened values stays within its documented memory
     note(
       `${_what}: ${(half / MiB).toFixed(2)} MiB after 40k, ${(full / MiB).toFixed(2)} after 80k`,
     );
-    expect(full).toBeLessThan(4 * MiB);
-    expect(full - half).toBeLessThan(MiB / 2);
+    expect(full).toBeLessThan(5 * MiB);
+    expect(full - half).toBeLessThan(MiB);
   });
 });
