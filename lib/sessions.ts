@@ -159,7 +159,7 @@ export class Sessions {
       return;
     }
     const signedIn = fields.user !== undefined && fields.user !== record?.user;
-    if (record !== undefined) this.saved(record, data, at, fields.user, presence, session);
+    if (record !== undefined) this.saved(record, data, at, fields.user, presence, session, cookie);
     else if (this.options.touchAfter !== 0)
       this.records.keep(session, { ...blankRecord(sid), expiresAt: at, cookie, createdAt: now });
     if (signedIn && !this.options.legacy) await this.users.cap(sid, fields.user as string);
@@ -243,6 +243,7 @@ export class Sessions {
     user: string | undefined,
     presence: Presence,
     session: SessionData,
+    cookie: string | undefined,
   ): void {
     record.data = this.options.legacy ? undefined : data;
     record.expiresAt = at;
@@ -250,7 +251,7 @@ export class Sessions {
     record.createdAt ??= presence.seenAt.getTime();
     record.peer = this.options.legacy ? (record.peer ?? this.peerForm) : undefined;
     record.stale = undefined;
-    record.cookie = this.options.legacy ? undefined : this.codec.cookieKey(session.cookie);
+    record.cookie = this.options.legacy ? undefined : cookie;
     if (presence.device !== undefined)
       record.device = deviceOf(session, this.options.metadata ?? {});
   }
