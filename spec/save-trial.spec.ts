@@ -43,6 +43,20 @@ class Held {
 }
 
 /**
+ * Starts a request on `/held` with cookie `c`, and gives it once the app has loaded its
+ * session and waits for `held.release()`. In an object: a promise given back by an async
+ * function would be awaited.
+ */
+async function holding(a: express.Express, c: string, held: Held) {
+  const late = request(a)
+    .get('/held')
+    .set('Cookie', c)
+    .then((r) => r);
+  await held.arrived;
+  return { late };
+}
+
+/**
  * A counter app. `/count` changes the data (a set); `?maxAge=` changes the cookie with it;
  * `/held` loads, waits for the spec, then counts; `/regenerate` gives the session a new id.
  */
@@ -151,11 +165,7 @@ describe('a save of a loaded session keeps what the user changed', () => {
     const { store, coll } = await open({ secret: SECRET });
     const a = app(store, { rolling: true, held });
     const c = await login(a);
-    const late = request(a)
-      .get('/held')
-      .set('Cookie', c)
-      .then((r) => r);
-    await held.arrived;
+    const { late } = await holding(a, c, held);
     await store.destroy(((await coll.findOne({})) as Doc)._id);
     held.release();
     await late;
@@ -185,11 +195,7 @@ describe('a rolling switch from legacy: true to legacy off (migration step 2)', 
     const { store: on } = await open({ legacy: true }, name);
     const offApp = app(off, { held });
     const c = await login(offApp);
-    const late = request(offApp)
-      .get('/held')
-      .set('Cookie', c)
-      .then((r) => r);
-    await held.arrived;
+    const { late } = await holding(offApp, c, held);
     await request(app(on)).get('/count').set('Cookie', c).expect(200, '1');
     held.release();
     await late;
