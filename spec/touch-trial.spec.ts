@@ -183,7 +183,9 @@ describe('what a save of changed data writes', () => {
       expect(doc?.expiresAt.getTime()).toBeGreaterThan(before?.expiresAt.getTime() as number);
       expect(doc?.cookie).toEqual(before?.cookie);
       const seen = await read(a, c);
-      expect(seen.cookie.originalMaxAge).toBe(HOUR);
+      // In whole seconds: /read is rolling, and express-session's resetMaxAge now and then
+      // gives originalMaxAge back a millisecond short.
+      expect(Math.round((seen.cookie.originalMaxAge as number) / 1000)).toBe(HOUR / 1000);
       // /read is rolling too: its touch may move the expiry on again, never back.
       expect(Date.parse(String(seen.cookie.expires))).toBeGreaterThanOrEqual(
         doc?.expiresAt.getTime() as number,
