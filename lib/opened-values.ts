@@ -1,11 +1,16 @@
-/** One sealed value and what it opened to, with what it was opened for. */
+/** One sealed value and what it opened to, with what it was opened for: a link of the LRU list. */
 interface Opened {
+  /** The sealed text (or, for a binary value, its bytes as Latin-1): the key. */
+  sealed: string;
   sid: string;
   field: string;
   bound: string;
   plain: string;
   /** Its share of the budget: the characters it keeps alive. */
   size: number;
+  /** The next less recently used, and the next more recently used. */
+  older: Opened | undefined;
+  newer: Opened | undefined;
 }
 
 /**
@@ -23,13 +28,11 @@ interface Opened {
  */
 export class OpenedValues {
   readonly #entries = new Map<string, Opened>();
+  /** The least and the most recently used: a list, so that no use walks the Map. */
+  #oldest: Opened | undefined;
+  #newest: Opened | undefined;
   #size = 0;
 
-  /**
-   * @param budget - what is kept at most, in characters (sealed text and plaintext), > 0.
-   * @param perEntry - what each kept value costs beside its text, counted against `budget` as
-   *   that many characters: V8's Map slot, the entry object and the strings' headers. Default 0.
-   */
   constructor(
     private readonly budget: number,
     private readonly perEntry = 0,
@@ -40,9 +43,10 @@ export class OpenedValues {
     const hit = this.#entries.get(sealed);
     if (hit === undefined || hit.sid !== sid || hit.field !== field || hit.bound !== bound)
       return undefined;
-    // Most recently used last: Map iterates in insertion order.
-    this.#entries.delete(sealed);
-    this.#entries.set(sealed, hit);
+    if (hit !== this.#newest) {
+      this.unlink(hit);
+      this.append(hit);
+    }
     return hit.plain;
   }
 
@@ -51,16 +55,44 @@ export class OpenedValues {
     const size = sealed.length + plain.length + sid.length + bound.length + this.perEntry;
     if (size > this.budget / 16) return;
     const was = this.#entries.get(sealed);
-    if (was !== undefined) {
-      this.#entries.delete(sealed);
-      this.#size -= was.size;
-    }
-    this.#entries.set(sealed, { sid, field, bound, plain, size });
+    if (was !== undefined) this.drop(was);
+    const entry: Opened = {
+      sealed,
+      sid,
+      field,
+      bound,
+      plain,
+      size,
+      older: undefined,
+      newer: undefined,
+    };
+    this.#entries.set(sealed, entry);
+    this.append(entry);
     this.#size += size;
-    for (const [key, old] of this.#entries) {
-      if (this.#size <= this.budget) break;
-      this.#entries.delete(key);
-      this.#size -= old.size;
-    }
+    // The least recently used first out: from the list's end, never a walk of the Map (whose
+    // deleted slots, left at its front until it rehashes, made each eviction cost tens of µs).
+    while (this.#size > this.budget && this.#oldest !== undefined) this.drop(this.#oldest);
+  }
+
+  private drop(entry: Opened): void {
+    this.#entries.delete(entry.sealed);
+    this.unlink(entry);
+    this.#size -= entry.size;
+  }
+
+  private append(entry: Opened): void {
+    entry.older = this.#newest;
+    entry.newer = undefined;
+    if (this.#newest === undefined) this.#oldest = entry;
+    else this.#newest.newer = entry;
+    this.#newest = entry;
+  }
+
+  private unlink(entry: Opened): void {
+    if (entry.older === undefined) this.#oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.#newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = entry.newer = undefined;
   }
 }
