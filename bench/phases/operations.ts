@@ -39,6 +39,8 @@ const DEVICE_PARTS: [name: string, options: Partial<MongooseStoreOptions>][] = [
 const TRACED_ROW = 'ours traced';
 /** The row of a baseline build (`--baseline`): named after its directory. */
 const baselineRow = (dir: string) => `ours @${basename(resolve(dir))}`;
+/** A baseline build with `secret`: only when `--stores` names it. */
+const secretBaselineRow = (dir: string) => `${SECRET_ROW} @${basename(resolve(dir))}`;
 /** Skips cost microseconds: many more of them are needed for a stable figure. */
 const TOUCH_AFTER_FACTOR = 200;
 
@@ -91,9 +93,14 @@ async function inRequestTouch(
   await timeOps(n, 32, async (i) => {
     const s = await c.load(id(i));
     if (s === null) throw new Error('bench: a session to touch is missing');
-    // What express-session's resetMaxAge does at the start of a request, made the same for all.
-    // (The raw driver's cookie is parsed JSON: its expiry a string.)
+    // What express-session's resetMaxAge does at the start of a request, made the same for all:
+    // the expiry moves on, `originalMaxAge` stays. (Setting `expires` on express-session's
+    // cookie also sets `originalMaxAge` to the time left, a change of the cookie that a real
+    // request never makes; until 2026-12-07 this row did that, and ours wrote the cookie.)
+    // The raw driver's cookie is parsed JSON: its expiry a string.
+    const { originalMaxAge } = s.cookie;
     s.cookie.expires = new Date(new Date(s.cookie.expires as Date | string).getTime() + 60_000);
+    s.cookie.originalMaxAge = originalMaxAge;
     loaded[i] = s;
   });
   return (i) => touch(id(i), loaded[i]);
@@ -132,14 +139,30 @@ export const operations: Phase = {
       ...(
         await Promise.all(
           settings.baselines.map(async (dir, i) => {
-            const name = baselineRow(dir);
             const built = pathToFileURL(resolve(dir, 'dist/esm/index.js')).href;
-            return opening(name, async () => {
-              const { MongooseStore: Base } = (await import(
-                built
-              )) as typeof import('connect-mongoose-session');
-              return ours(arena, name, `ours_base${i}`, 0, undefined, undefined, {}, Base);
-            });
+            const base = async () =>
+              ((await import(built)) as typeof import('connect-mongoose-session')).MongooseStore;
+            const name = baselineRow(dir);
+            const sealed = secretBaselineRow(dir);
+            return [
+              ...(await opening(name, async () =>
+                ours(arena, name, `ours_base${i}`, 0, undefined, undefined, {}, await base()),
+              )),
+              ...(settings.stores?.includes(sealed)
+                ? await opening(sealed, async () =>
+                    ours(
+                      arena,
+                      sealed,
+                      `ours_sbase${i}`,
+                      0,
+                      undefined,
+                      BENCH_SECRET,
+                      {},
+                      await base(),
+                    ),
+                  )
+                : []),
+            ];
           }),
         )
       ).flat(),
@@ -230,6 +253,10 @@ export const operations: Phase = {
     const pairs = [
       ...(first === undefined ? [] : [['ours', first], ...later.map((b) => ['ours', b])]),
       ...later.map((b) => [b, first]),
+      ...settings.baselines
+        .map(secretBaselineRow)
+        .filter((row) => settings.stores?.includes(row))
+        .map((row) => [SECRET_ROW, row]),
     ] as [string, string][];
     for (const [a, b] of pairs) {
       for (const [op] of STEPS) {
