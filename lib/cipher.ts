@@ -8,6 +8,7 @@ import {
   randomBytes,
   randomFillSync,
 } from 'node:crypto';
+import mongoose from 'mongoose';
 
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { LONE_SURROGATE } from './ids.js';
@@ -28,6 +29,31 @@ const HEADER = NONCE_BYTES + IV_BYTES;
  * characters.
  */
 const SEALED = /^([A-Za-z0-9_-]{6})\.([A-Za-z0-9_-]+)$/;
+/**
+ * The first byte of a sealed value stored as BSON binary (subtype 0): `1 | <key tag, 6 ASCII
+ * bytes> | nonce | iv | ciphertext | auth tag`. A fifth smaller than the text, with no base64.
+ */
+const BINARY_FORM = 1;
+const BINARY_HEADER = 1 + 6;
+
+/**
+ * How sealed values are stored: `'binary'`, BSON binary; `'text'`, the base64url text that
+ * 1.0.0-rc.1 wrote and reads. Both are read whichever is written.
+ */
+export type SecretFormat = 'binary' | 'text';
+
+/** A BSON binary value as the driver gives it back, or as we build it. */
+type BinaryValue = InstanceType<typeof mongoose.mongo.BSON.Binary>;
+
+function isBinary(v: unknown): v is BinaryValue {
+  return (v as { _bsontype?: unknown } | null)?._bsontype === 'Binary';
+}
+
+/** The bytes of a binary value: the driver's view into a larger buffer, cut to its length. */
+function bytesOf(v: BinaryValue): Buffer {
+  const b = v.buffer;
+  return Buffer.from(b.buffer, b.byteOffset, v.position);
+}
 
 /** The keys one secret gives, all derived once, at construction. */
 interface Keys {
@@ -96,6 +122,13 @@ export function secretsOf(secret: unknown): string[] {
   return list as string[];
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/** The error for a stored value that is neither form of a sealed value. */
+function notSealed(sid: string): MongooseStoreError {
+  return decryptError(sid, 'it is not encrypted, or not in this store’s format');
+}
+
 /** The error for a value of session `sid` that does not open: tagged, never the id itself. */
 function decryptError(sid: string, why: string): MongooseStoreError {
   return new MongooseStoreError(
@@ -131,8 +164,14 @@ export class SessionCipher {
   /** What values written or read lately hold: a session read again is not decrypted again. */
   readonly #plain = new OpenedValues(PLAIN_KEPT, PER_VALUE_KEPT);
 
-  /** @param secrets - newest first; see {@link secretsOf}. */
-  constructor(secrets: readonly string[]) {
+  /**
+   * @param secrets - newest first; see {@link secretsOf}.
+   * @param format - how {@link seal} stores values. Default: `'binary'`.
+   */
+  constructor(
+    secrets: readonly string[],
+    private readonly format: SecretFormat = 'binary',
+  ) {
     // A secret given twice is one key: keep its first place.
     this.#keys = [...new Set(secrets)].map(keysOf);
     for (const k of this.#keys) {
@@ -144,45 +183,75 @@ export class SessionCipher {
   }
 
   /**
-   * `plain`, encrypted with the newest key for `field` of session `sid`.
+   * `plain`, encrypted with the newest key for `field` of session `sid`: BSON binary, or text,
+   * as the format says.
    * @param bound - more data to authenticate with it (not stored in it): `open` must be given
    *   the same. Default: none.
    */
-  seal(sid: string, field: string, plain: string, bound = ''): string {
+  seal(sid: string, field: string, plain: string, bound = ''): BinaryValue | string {
     const key = this.#keys[0] as Keys;
     if (this.#nonceLeft === 0) this.nextNonce(key);
     this.#nonceLeft--;
     const iv = this.iv();
     const c = createCipheriv('aes-256-gcm', this.#nonceKey, iv);
     c.setAAD(aad(sid, field, bound));
+    const text = this.format === 'text';
+    const head = text ? EMPTY : Buffer.from(`\u0001${key.tag}`, 'latin1');
     const body = Buffer.concat([
+      head,
       this.#nonce,
       iv,
       c.update(plain, 'utf8'),
       c.final(),
       c.getAuthTag(),
     ]);
-    const sealed = `${key.tag}.${body.toString('base64url')}`;
+    const sealed = text
+      ? `${key.tag}.${body.toString('base64url')}`
+      : new mongoose.mongo.BSON.Binary(body, 0);
     // A lone surrogate would open as U+FFFD: such a text is left to be opened.
-    if (!LONE_SURROGATE.test(plain)) this.#plain.remember(sealed, sid, field, bound, plain);
+    if (!LONE_SURROGATE.test(plain))
+      this.#plain.remember(
+        text ? (sealed as string) : body.toString('latin1'),
+        sid,
+        field,
+        bound,
+        plain,
+      );
     return sealed;
   }
 
   /**
-   * The plain text of a sealed value of `field` of session `sid`, sealed with `bound`.
+   * The plain text of a sealed value of `field` of session `sid`, sealed with `bound`: either
+   * form, whichever this cipher writes.
    * @throws MongooseStoreError `ERR_SESSION_DECRYPT` when it is not a sealed value, its key is
    *   not among the secrets, or it does not authenticate (changed, or copied from elsewhere).
    */
   open(sid: string, field: string, sealed: unknown, bound = ''): string {
-    const kept =
-      typeof sealed === 'string' ? this.#plain.get(sealed, sid, field, bound) : undefined;
-    if (kept !== undefined) return kept;
-    const m = typeof sealed === 'string' ? SEALED.exec(sealed) : null;
-    if (m === null) throw decryptError(sid, 'it is not encrypted, or not in this store’s format');
-    const key = this.#byTag.get(m[1] as string);
+    let id: string;
+    let tag: string;
+    let body: Buffer;
+    if (typeof sealed === 'string') {
+      const kept = this.#plain.get(sealed, sid, field, bound);
+      if (kept !== undefined) return kept;
+      const m = SEALED.exec(sealed);
+      if (m === null) throw notSealed(sid);
+      if (!canonical(m[2] as string)) throw decryptError(sid, 'it is not in this store’s format');
+      id = sealed;
+      tag = m[1] as string;
+      body = Buffer.from(m[2] as string, 'base64url');
+    } else if (isBinary(sealed) && sealed.sub_type === 0) {
+      const bytes = bytesOf(sealed);
+      id = bytes.toString('latin1');
+      const kept = this.#plain.get(id, sid, field, bound);
+      if (kept !== undefined) return kept;
+      if (bytes.length < BINARY_HEADER || bytes[0] !== BINARY_FORM) throw notSealed(sid);
+      tag = bytes.toString('latin1', 1, BINARY_HEADER);
+      body = bytes.subarray(BINARY_HEADER);
+    } else {
+      throw notSealed(sid);
+    }
+    const key = this.#byTag.get(tag);
     if (key === undefined) throw decryptError(sid, 'its key is not among the secrets');
-    const body = Buffer.from(m[2] as string, 'base64url');
-    if (!canonical(m[2] as string)) throw decryptError(sid, 'it is not in this store’s format');
     if (body.length < HEADER + TAG_BYTES) throw decryptError(sid, 'it is truncated');
     try {
       const d = createDecipheriv(
@@ -194,16 +263,30 @@ export class SessionCipher {
       d.setAuthTag(body.subarray(body.length - TAG_BYTES));
       const head = d.update(body.subarray(HEADER, body.length - TAG_BYTES));
       const plain = Buffer.concat([head, d.final()]).toString('utf8');
-      this.#plain.remember(sealed as string, sid, field, bound, plain);
+      this.#plain.remember(id, sid, field, bound, plain);
       return plain;
     } catch {
       throw decryptError(sid, 'it does not authenticate: changed, or copied from another session');
     }
   }
 
-  /** Whether a sealed value is under the newest key (else the next write re-encrypts it). */
+  /**
+   * Whether a sealed value is under the newest key, in the form this cipher writes (else the
+   * next write, or `reencrypt()`, seals it again). Writing text, a binary value under the
+   * newest key is current too: it reads, and a move back is no reason to rewrite it.
+   */
   current(sealed: unknown): boolean {
-    return typeof sealed === 'string' && sealed.startsWith(`${(this.#keys[0] as Keys).tag}.`);
+    const tag = (this.#keys[0] as Keys).tag;
+    if (isBinary(sealed)) {
+      const b = sealed.buffer;
+      return (
+        sealed.sub_type === 0 &&
+        sealed.position >= BINARY_HEADER &&
+        b[0] === BINARY_FORM &&
+        Buffer.from(b.buffer, b.byteOffset + 1, 6).toString('latin1') === tag
+      );
+    }
+    return this.format === 'text' && typeof sealed === 'string' && sealed.startsWith(`${tag}.`);
   }
 
   /** The `user` field for `userId` under each secret, newest first: what queries look for. */

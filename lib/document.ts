@@ -187,9 +187,33 @@ export function guardFilter(sid: string, expected: Expected): SessionFilter {
   return filter;
 }
 
+/**
+ * Whether two stored values are the same, as the server's equality tells: text as it is, BSON
+ * binary by subtype and bytes (sealed values); anything else is never taken for the same.
+ */
+function same(a: unknown, b: unknown): boolean {
+  if (typeof a === 'string') return a === b;
+  const x = a as BinaryLike | null;
+  const y = b as BinaryLike | null;
+  return (
+    x?._bsontype === 'Binary' &&
+    y?._bsontype === 'Binary' &&
+    x.sub_type === y.sub_type &&
+    x.position === y.position &&
+    Buffer.compare(x.buffer.subarray(0, x.position), y.buffer.subarray(0, y.position)) === 0
+  );
+}
+
+/** What {@link same} reads of a BSON binary value. */
+interface BinaryLike {
+  _bsontype: unknown;
+  sub_type: number;
+  position: number;
+  buffer: Uint8Array;
+}
+
 /** Whether a document holds what `expected` says: the same test as {@link guardFilter}'s. */
 export function holds(doc: SessionDocument, expected: Expected): boolean {
-  const same = (a: unknown, b: unknown) => (typeof a === 'string' ? a === b : false);
   if ('cookie' in expected && !same(doc.cookie, expected.cookie)) return false;
   if ('session' in expected && !same(doc.session, expected.session)) return false;
   return expected.liveAt === undefined || doc.expiresAt > expected.liveAt;

@@ -1,4 +1,4 @@
-import { MIN_SECRET_LENGTH } from './cipher.js';
+import { MIN_SECRET_LENGTH, type SecretFormat } from './cipher.js';
 import { typeError } from './errors.js';
 import { log } from './log.js';
 import { bsonSerializer, jsonSerializer, type SessionSerializer } from './serializer.js';
@@ -25,6 +25,7 @@ const KNOWN = new Set<string>([
   'userId',
   'legacy',
   'secret',
+  'secretFormat',
 ]);
 
 /** Options of connect-mongo and connect-mongodb-session, with what to write here instead. */
@@ -161,4 +162,15 @@ export function checkEncryptable(serializer: SessionSerializer, legacy: boolean)
     throw typeError(
       `secret: the serializer must give strings, to be encrypted; it gave ${sample === null ? 'null' : typeof sample}`,
     );
+}
+
+/** The `secretFormat` option, checked: it needs `secret`. */
+export function secretFormatOf(v: unknown, sealed: boolean): SecretFormat {
+  if (v === undefined) return 'binary';
+  if (v !== 'binary' && v !== 'text')
+    throw typeError(
+      `secretFormat: expected 'binary' or 'text', got ${typeof v === 'string' ? JSON.stringify(v) : typeof v}`,
+    );
+  if (!sealed) throw typeError('secretFormat: only with `secret`; without it nothing is sealed');
+  return v;
 }

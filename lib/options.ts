@@ -1,5 +1,5 @@
 import type { Connection, ConnectOptions, mongo } from 'mongoose';
-import { SessionCipher, secretsOf } from './cipher.js';
+import { type SecretFormat, SessionCipher, secretsOf } from './cipher.js';
 import { type ConnectionSource, sourceOf } from './connection-source.js';
 import { type DeviceOptions, resolveDeviceOptions } from './device-options.js';
 import type { MetadataOption } from './devices.js';
@@ -12,6 +12,7 @@ import {
   duration,
   flag,
   isPlainObject,
+  secretFormatOf,
   serializerOf,
   warnIfSeconds,
 } from './option-checks.js';
@@ -164,6 +165,15 @@ export interface MongooseStoreOptions {
    * in clear. Default: none, sessions are stored in clear.
    */
   secret?: string | readonly string[];
+  /**
+   * How values sealed under `secret` are stored: `'binary'`, BSON binary, about a fifth
+   * smaller than text and with no base64 to encode or decode; `'text'`, the base64url text that
+   * 1.0.0-rc.1 writes. Both forms are read whatever this says. Writing `'binary'`, a value in
+   * text is sealed again by its session's next write, and by `reencrypt()`. Upgrading from
+   * 1.0.0-rc.1 by a rolling deploy: set `'text'` until no instance of it runs (it reads only
+   * text), then remove it. Needs `secret`. Default `'binary'`.
+   */
+  secretFormat?: SecretFormat;
 }
 
 /** The URIs argument: one URI, or the members of one replica set. `null` with `connection`. */
@@ -182,6 +192,7 @@ export type ResolvedOptions = Readonly<
       | 'serializer'
       | 'userId'
       | 'secret'
+      | 'secretFormat'
       | 'touchAfter'
       | 'metadata'
       | 'maxLifetime'
@@ -241,6 +252,7 @@ export function resolveOptions(
   const legacy = flag('legacy', given.legacy ?? false);
   const secrets = given.secret === undefined ? undefined : secretsOf(given.secret);
   if (secrets !== undefined) checkEncryptable(serializer, legacy);
+  const format = secretFormatOf(given.secretFormat, secrets !== undefined);
 
   return Object.freeze({
     source,
@@ -254,7 +266,7 @@ export function resolveOptions(
     serializer,
     userId: userId === false ? undefined : userId,
     legacy,
-    cipher: secrets === undefined ? undefined : new SessionCipher(secrets),
+    cipher: secrets === undefined ? undefined : new SessionCipher(secrets, format),
     ...resolveDeviceOptions(given),
     expiredEvents: expiredEventsOf(given.expiredEvents, lifecheck),
   });

@@ -163,7 +163,7 @@ describe('what a store keeps of opened values stays within its documented memory
     // Under ids as long as express-session's; each id and each text a string of its own, as
     // each request's are.
     const id = (i: number) => String(i).padStart(32, 'x');
-    let last = '';
+    let last: unknown = '';
     const fill = (from: number, to: number) => {
       for (let i = from; i < to; i++) last = cipher.seal(id(i), 'session', plain());
     };

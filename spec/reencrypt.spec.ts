@@ -7,6 +7,7 @@ import { transient } from '../lib/retry';
 import type { SessionDocument } from '../lib/schema';
 import { SealedSealing } from '../lib/sealing';
 import type { Capability } from '../tools/capabilities';
+import { tagOf } from './support/sealed';
 import { cookie, describeIf, server, uniqueCollection, useDatabase } from './support/server';
 
 const db = useDatabase('reencrypt');
@@ -38,9 +39,7 @@ async function seed(
 /** The key tag each document's data is sealed with, by id. */
 async function tags(coll: mongo.Collection<SessionDocument>): Promise<Map<string, string[]>> {
   const docs = await coll.find({}).toArray();
-  return new Map(
-    docs.map((d) => [d._id, [d.cookie, d.session].map((v) => String(v).split('.')[0] as string)]),
-  );
+  return new Map(docs.map((d) => [d._id, [d.cookie, d.session].map((v) => tagOf(v) as string)]));
 }
 
 /**

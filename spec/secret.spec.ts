@@ -2,6 +2,7 @@ import type { SessionData } from 'express-session';
 import { mongo } from 'mongoose';
 import { sidTag } from '../lib/errors';
 import { bsonSerializer, MongooseStore, type MongooseStoreOptions } from '../lib/index';
+import { binaryBytes, bodyOf, tagOf } from './support/sealed';
 import { cookie, sid, useDatabase } from './support/server';
 
 const db = useDatabase('secret');
@@ -17,14 +18,23 @@ function session(data: Record<string, unknown> = {}, maxAge = 60_000): SessionDa
   return { cookie: cookie(maxAge), ...data } as unknown as SessionData;
 }
 
-/** The key tag a sealed value starts with. */
-const tagOf = (v: unknown) => (typeof v === 'string' ? v.split('.')[0] : undefined);
-
 /** Collects the store's `error` events. */
 function errors(store: MongooseStore): Error[] {
   const seen: Error[] = [];
   store.on('error', (err: Error) => seen.push(err));
   return seen;
+}
+
+/** Reads as missing, reported once as ERR_SESSION_DECRYPT with its tag. */
+async function expectMissing(store: MongooseStore, id: string): Promise<void> {
+  const seen = errors(store);
+  expect(await store.get(id)).toBeNull();
+  expect(seen).toHaveLength(1);
+  expect(seen[0]).toMatchObject({ code: 'ERR_SESSION_DECRYPT' });
+  // Tagged, so an operator can tell which session it was, without the id itself.
+  expect(seen[0]?.message).toContain(sidTag(id));
+  expect(seen[0]?.message).not.toContain(id);
+  expect(seen[0]?.message).not.toContain(MARKER);
 }
 
 /** The tag of the key `secret` seals with, read from a session written under it alone. */
@@ -62,9 +72,7 @@ describe('secret', () => {
     const docs = await raw()
       .find({ _id: { $in: ids } })
       .toArray();
-    const bodies = docs.map((d) =>
-      Buffer.from(String(d.session).split('.')[1] as string, 'base64url'),
-    );
+    const bodies = docs.map((d) => bodyOf(d.session));
     // nonce (16 bytes) | IV (12 bytes): the IVs never repeat, whatever the nonces do.
     const ivs = new Set(bodies.map((b) => b.subarray(16, 28).toString('hex')));
     expect(ivs.size).toBe(ids.length);
@@ -179,17 +187,6 @@ describe('secret', () => {
   });
 
   describe('a session that does not decrypt reads as missing, reported once as ERR_SESSION_DECRYPT with its tag', () => {
-    async function expectMissing(store: MongooseStore, id: string): Promise<void> {
-      const seen = errors(store);
-      expect(await store.get(id)).toBeNull();
-      expect(seen).toHaveLength(1);
-      expect(seen[0]).toMatchObject({ code: 'ERR_SESSION_DECRYPT' });
-      // Tagged, so an operator can tell which session it was, without the id itself.
-      expect(seen[0]?.message).toContain(sidTag(id));
-      expect(seen[0]?.message).not.toContain(id);
-      expect(seen[0]?.message).not.toContain(MARKER);
-    }
-
     it('under a secret the store does not have', async () => {
       const id = sid();
       await (await db.open({ secret: OTHER })).set(id, session({ card: MARKER }));
@@ -200,10 +197,9 @@ describe('secret', () => {
       const store = await db.open({ secret: NEW });
       const id = sid();
       await store.set(id, session({ card: MARKER }));
-      const sealed = (await raw().findOne({ _id: id }))?.session as string;
-      const at = sealed.length - 30;
-      const flipped = sealed.slice(0, at) + (sealed[at] === 'A' ? 'B' : 'A') + sealed.slice(at + 1);
-      await raw().updateOne({ _id: id }, { $set: { session: flipped } });
+      const bytes = binaryBytes((await raw().findOne({ _id: id }))?.session) as Buffer;
+      bytes[bytes.length - 30] ^= 1;
+      await raw().updateOne({ _id: id }, { $set: { session: new mongo.Binary(bytes, 0) } });
       await expectMissing(store, id);
     });
 
@@ -246,8 +242,8 @@ describe('secret', () => {
       await expectMissing(store, peer);
     });
 
-    it('with its ciphertext spelled another way in base64', async () => {
-      const store = await db.open({ secret: NEW });
+    it('with its ciphertext spelled another way in base64 (the text form)', async () => {
+      const store = await db.open({ secret: NEW, secretFormat: 'text' });
       const id = sid();
       await store.set(id, session({ card: MARKER }));
       const sealed = (await raw().findOne({ _id: id }))?.session as string;
@@ -301,6 +297,86 @@ describe('secret', () => {
       const seen = errors(good);
       expect(Object.keys(await good.all())).toEqual([ok]);
       expect(seen.map((e) => (e as { code?: string }).code)).toEqual(['ERR_SESSION_DECRYPT']);
+    });
+  });
+
+  describe('the stored form: BSON binary by default, text as 1.0.0-rc.1 wrote it', () => {
+    it('writes binary, smaller than the same session in text, and both read the same', async () => {
+      const [bin, text] = [
+        await db.open({ secret: NEW }),
+        await db.open({ secret: NEW, secretFormat: 'text' }),
+      ];
+      const [a, b] = [sid(), sid()];
+      const data = { card: MARKER, list: Array.from({ length: 20 }, (_, i) => `item ${i}`) };
+      await bin.set(a, session(data));
+      await text.set(b, session(data));
+      const [da, db2] = [await raw().findOne({ _id: a }), await raw().findOne({ _id: b })];
+      expect(binaryBytes(da?.session)).toBeDefined();
+      expect(binaryBytes(da?.cookie)).toBeDefined();
+      expect(typeof db2?.session).toBe('string');
+      const size = (d: unknown) => mongo.BSON.calculateObjectSize(d as mongo.Document);
+      // base64 spells 3 bytes in 4 characters: the text form is about a third larger.
+      expect(size(da)).toBeLessThan(size(db2) * 0.85);
+      // Each instance reads the other's form.
+      expect(await text.get(a)).toMatchObject(data);
+      expect(await bin.get(b)).toMatchObject(data);
+    });
+
+    it('a rolling upgrade from text: read as is, sealed again in binary by the next touch, left alone under text', async () => {
+      // Every touch written: a skipped one would prove nothing about the form.
+      const old = await db.open({ secret: NEW, secretFormat: 'text', touchAfter: 0 });
+      const [touched, kept] = [sid(), sid()];
+      await old.set(touched, session({ n: 1 }, 600_000));
+      await old.set(kept, session({ n: 2 }, 600_000));
+      const upgraded = await db.open({ secret: NEW, touchAfter: 60_000 });
+      const loaded = (await upgraded.get(touched)) as SessionData;
+      expect(loaded).toMatchObject({ n: 1 });
+      // Within touchAfter, but in the old form: written, as a rotation's would be.
+      await upgraded.touch(touched, loaded);
+      const doc = await raw().findOne({ _id: touched });
+      expect(binaryBytes(doc?.session)).toBeDefined();
+      expect(binaryBytes(doc?.cookie)).toBeDefined();
+      // An instance still writing text reads it, and does not turn it back.
+      const again = (await old.get(touched)) as SessionData;
+      expect(again).toMatchObject({ n: 1 });
+      await old.touch(touched, again);
+      expect(binaryBytes((await raw().findOne({ _id: touched }))?.session)).toBeDefined();
+      // A session written in text under `secretFormat: 'text'` stays text when that instance touches it.
+      const k = (await old.get(kept)) as SessionData;
+      await old.touch(kept, k);
+      expect(typeof (await raw().findOne({ _id: kept }))?.session).toBe('string');
+    });
+
+    it('reencrypt() turns the text form into binary, and says how many it rewrote', async () => {
+      const old = await db.open({ secret: NEW, secretFormat: 'text', collection: 'forms' });
+      const ids = [sid(), sid(), sid()];
+      for (const id of ids) await old.set(id, session({ card: MARKER }, 600_000));
+      const store = await db.open({ secret: NEW, collection: 'forms' });
+      expect(await store.reencrypt()).toBe(ids.length);
+      const docs = await db.db.collection('forms').find({}).toArray();
+      for (const d of docs) {
+        expect(binaryBytes(d.session)).toBeDefined();
+        expect(binaryBytes(d.cookie)).toBeDefined();
+      }
+      for (const id of ids) expect(await store.get(id)).toMatchObject({ card: MARKER });
+      expect(await store.reencrypt()).toBe(0);
+    });
+
+    it.each([
+      ['another binary subtype', (b: Buffer) => new mongo.Binary(b, 5)],
+      [
+        'a form byte it does not know',
+        (b: Buffer) => new mongo.Binary(Buffer.concat([Buffer.from([2]), b.subarray(1)]), 0),
+      ],
+      ['a truncated value', (b: Buffer) => new mongo.Binary(b.subarray(0, 20), 0)],
+    ])('a binary value with %s reads as missing', async (_what, change) => {
+      const store = await db.open({ secret: NEW });
+      const id = sid();
+      await store.set(id, session({ card: MARKER }));
+      const bytes = binaryBytes((await raw().findOne({ _id: id }))?.session) as Buffer;
+      await raw().updateOne({ _id: id }, { $set: { session: change(bytes) } });
+      // Read by another instance, which has not seen the value before.
+      await expectMissing(await db.open({ secret: NEW }), id);
     });
   });
 
@@ -388,6 +464,14 @@ describe('secret', () => {
         code: 'ERR_SESSION_SERIALIZE',
       });
       expect(await raw().findOne({ _id: id })).toBeNull();
+    });
+
+    it.each([
+      ['without a secret', { secretFormat: 'binary' }],
+      ['a format it does not know', { secret: NEW, secretFormat: 'base64' }],
+    ])('secretFormat %s, as a TypeError', (_what, opts) => {
+      expect(open(opts as MongooseStoreOptions)).toThrow(TypeError);
+      expect(open(opts as MongooseStoreOptions)).toThrow(/secretFormat/);
     });
 
     it('reencrypt() without a secret, as a rejection and through the callback', async () => {
