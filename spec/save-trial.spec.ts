@@ -6,6 +6,7 @@ import session, { type SessionData } from 'express-session';
 import request from 'supertest';
 import { fullWrite, type Presence } from '../lib/document';
 import type { MongooseStore, MongooseStoreOptions } from '../lib/index';
+import { tagOf } from './support/sealed';
 import { cookie, eventually, sid, uniqueCollection, useDatabase } from './support/server';
 
 const db = useDatabase('savetrial');
@@ -155,7 +156,8 @@ describe('a save of a loaded session keeps what the user changed', () => {
     const fresh = String(res.headers['set-cookie']).split(';')[0] as string;
     const docs = await coll.find().toArray();
     expect(docs).toHaveLength(1);
-    expect(typeof docs[0]?.cookie).toBe('string');
+    // Its cookie is stored, sealed: a value with a key tag.
+    expect(tagOf(docs[0]?.cookie)).toEqual(expect.any(String));
     const seen = await read(app(await db.open({ collection: name, secret: SECRET })), fresh);
     expect(seen).toMatchObject({ user: 'ann', n: 1, cookie: { originalMaxAge: HOUR } });
   });
