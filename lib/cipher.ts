@@ -31,7 +31,8 @@ const HEADER = NONCE_BYTES + IV_BYTES;
 const SEALED = /^([A-Za-z0-9_-]{6})\.([A-Za-z0-9_-]+)$/;
 /**
  * The first byte of a sealed value stored as BSON binary (subtype 0): `1 | <key tag, 6 ASCII
- * bytes> | nonce | iv | ciphertext | auth tag`. A fifth smaller than the text, with no base64.
+ * bytes> | nonce | iv | ciphertext | auth tag`. A quarter smaller than the text (the whole
+ * document about a sixth), with no base64.
  */
 const BINARY_FORM = 1;
 const BINARY_HEADER = 1 + 6;

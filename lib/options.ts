@@ -166,12 +166,13 @@ export interface MongooseStoreOptions {
    */
   secret?: string | readonly string[];
   /**
-   * How values sealed under `secret` are stored: `'binary'`, BSON binary, about a fifth
-   * smaller than text and with no base64 to encode or decode; `'text'`, the base64url text that
-   * 1.0.0-rc.1 writes. Both forms are read whatever this says. Writing `'binary'`, a value in
-   * text is sealed again by its session's next write, and by `reencrypt()`. Upgrading from
-   * 1.0.0-rc.1 by a rolling deploy: set `'text'` until no instance of it runs (it reads only
-   * text), then remove it. Needs `secret`. Default `'binary'`.
+   * How values sealed under `secret` are stored: `'binary'`, BSON binary, a quarter smaller
+   * than text (the document about a sixth), with no base64 to encode or decode; `'text'`, the
+   * base64url text that 1.0.0-rc.1 writes. Both forms are read whatever this says. Writing
+   * `'binary'`, a value in text is sealed again by its session's next write, and by
+   * `reencrypt()`. Upgrading from 1.0.0-rc.1 by a rolling deploy: set `'text'` until no
+   * instance of it runs (it reads only text), then remove it. Needs `secret`. Default
+   * `'binary'`.
    */
   secretFormat?: SecretFormat;
 }
