@@ -1,3 +1,4 @@
+import mongoose from 'mongoose';
 import { MongooseStoreError } from './errors.js';
 
 // A value the server would store wrongly, or not at all, is refused here, before anything is
@@ -71,4 +72,20 @@ function walk(value: unknown, path: Set<object>): void {
  */
 export function checkBsonValue(value: Record<string, unknown>): void {
   walk(value, new Set());
+}
+
+/**
+ * The bytes of a stored binary value of subtype 0, or `undefined` when `v` is none: a BSON
+ * Binary (a view into the driver's buffer, cut to its length), or a Buffer, as the driver gives
+ * subtype 0 back under `promoteBuffers`. A document that only looks like a Binary (an object
+ * with `_bsontype: 'Binary'` stored by a database writer) is none: it reads as missing.
+ */
+export function binaryBytes(v: unknown): Buffer | undefined {
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (!(v instanceof mongoose.mongo.BSON.Binary) || v.sub_type !== 0) return undefined;
+  const b: unknown = v.buffer;
+  const n = v.position;
+  if (!(b instanceof Uint8Array) || !Number.isInteger(n) || n < 0 || n > b.byteLength)
+    return undefined;
+  return Buffer.from(b.buffer, b.byteOffset, n);
 }

@@ -10,6 +10,7 @@ import {
 } from 'node:crypto';
 import mongoose from 'mongoose';
 
+import { binaryBytes } from './bson-values.js';
 import { MongooseStoreError, sidTag, typeError } from './errors.js';
 import { LONE_SURROGATE } from './ids.js';
 import { OpenedValues } from './opened-values.js';
@@ -45,16 +46,6 @@ export type SecretFormat = 'binary' | 'text';
 
 /** A BSON binary value as the driver gives it back, or as we build it. */
 type BinaryValue = InstanceType<typeof mongoose.mongo.BSON.Binary>;
-
-function isBinary(v: unknown): v is BinaryValue {
-  return (v as { _bsontype?: unknown } | null)?._bsontype === 'Binary';
-}
-
-/** The bytes of a binary value: the driver's view into a larger buffer, cut to its length. */
-function bytesOf(v: BinaryValue): Buffer {
-  const b = v.buffer;
-  return Buffer.from(b.buffer, b.byteOffset, v.position);
-}
 
 /** The keys one secret gives, all derived once, at construction. */
 interface Keys {
@@ -164,15 +155,15 @@ export class SessionCipher {
   readonly #opened = new Map<string, Buffer>();
   /** What values written or read lately hold: a session read again is not decrypted again. */
   readonly #plain = new OpenedValues(PLAIN_KEPT, PER_VALUE_KEPT);
+  /** How {@link seal} stores values. */
+  readonly #format: SecretFormat;
 
   /**
    * @param secrets - newest first; see {@link secretsOf}.
    * @param format - how {@link seal} stores values. Default: `'binary'`.
    */
-  constructor(
-    secrets: readonly string[],
-    private readonly format: SecretFormat = 'binary',
-  ) {
+  constructor(secrets: readonly string[], format: SecretFormat = 'binary') {
+    this.#format = format;
     // A secret given twice is one key: keep its first place.
     this.#keys = [...new Set(secrets)].map(keysOf);
     for (const k of this.#keys) {
@@ -196,7 +187,7 @@ export class SessionCipher {
     const iv = this.iv();
     const c = createCipheriv('aes-256-gcm', this.#nonceKey, iv);
     c.setAAD(aad(sid, field, bound));
-    const text = this.format === 'text';
+    const text = this.#format === 'text';
     const head = text ? EMPTY : Buffer.from(`\u0001${key.tag}`, 'latin1');
     const body = Buffer.concat([
       head,
@@ -231,7 +222,11 @@ export class SessionCipher {
     let id: string;
     let tag: string;
     let body: Buffer;
+    const bytes = typeof sealed === 'string' ? undefined : binaryBytes(sealed);
     if (typeof sealed === 'string') {
+      // Kept binary values are keyed by their bytes, which start with the form byte: a text
+      // that does is no sealed text, and never stands for one of them.
+      if (sealed.charCodeAt(0) === BINARY_FORM) throw notSealed(sid);
       const kept = this.#plain.get(sealed, sid, field, bound);
       if (kept !== undefined) return kept;
       const m = SEALED.exec(sealed);
@@ -240,12 +235,12 @@ export class SessionCipher {
       id = sealed;
       tag = m[1] as string;
       body = Buffer.from(m[2] as string, 'base64url');
-    } else if (isBinary(sealed) && sealed.sub_type === 0) {
-      const bytes = bytesOf(sealed);
-      id = bytes.toString('latin1');
-      const kept = this.#plain.get(id, sid, field, bound);
-      if (kept !== undefined) return kept;
+    } else if (bytes !== undefined) {
       if (bytes.length < BINARY_HEADER || bytes[0] !== BINARY_FORM) throw notSealed(sid);
+      // A value too large to be kept is never looked up: no copy of it as a key.
+      id = this.#plain.keeps(bytes.length) ? bytes.toString('latin1') : '';
+      const kept = id === '' ? undefined : this.#plain.get(id, sid, field, bound);
+      if (kept !== undefined) return kept;
       tag = bytes.toString('latin1', 1, BINARY_HEADER);
       body = bytes.subarray(BINARY_HEADER);
     } else {
@@ -264,7 +259,7 @@ export class SessionCipher {
       d.setAuthTag(body.subarray(body.length - TAG_BYTES));
       const head = d.update(body.subarray(HEADER, body.length - TAG_BYTES));
       const plain = Buffer.concat([head, d.final()]).toString('utf8');
-      this.#plain.remember(id, sid, field, bound, plain);
+      if (id !== '') this.#plain.remember(id, sid, field, bound, plain);
       return plain;
     } catch {
       throw decryptError(sid, 'it does not authenticate: changed, or copied from another session');
@@ -278,16 +273,14 @@ export class SessionCipher {
    */
   current(sealed: unknown): boolean {
     const tag = (this.#keys[0] as Keys).tag;
-    if (isBinary(sealed)) {
-      const b = sealed.buffer;
+    const bytes = typeof sealed === 'string' ? undefined : binaryBytes(sealed);
+    if (bytes !== undefined)
       return (
-        sealed.sub_type === 0 &&
-        sealed.position >= BINARY_HEADER &&
-        b[0] === BINARY_FORM &&
-        Buffer.from(b.buffer, b.byteOffset + 1, 6).toString('latin1') === tag
+        bytes.length >= BINARY_HEADER &&
+        bytes[0] === BINARY_FORM &&
+        bytes.toString('latin1', 1, BINARY_HEADER) === tag
       );
-    }
-    return this.format === 'text' && typeof sealed === 'string' && sealed.startsWith(`${tag}.`);
+    return this.#format === 'text' && typeof sealed === 'string' && sealed.startsWith(`${tag}.`);
   }
 
   /** The `user` field for `userId` under each secret, newest first: what queries look for. */

@@ -1,4 +1,5 @@
 import type { mongo } from 'mongoose';
+import { binaryBytes } from './bson-values.js';
 
 /** One stored session, as it is in the collection. */
 export interface SessionDocument {
@@ -189,27 +190,13 @@ export function guardFilter(sid: string, expected: Expected): SessionFilter {
 
 /**
  * Whether two stored values are the same, as the server's equality tells: text as it is, BSON
- * binary by subtype and bytes (sealed values); anything else is never taken for the same.
+ * binary of subtype 0 (sealed values) by its bytes; anything else is never taken for the same.
  */
 function same(a: unknown, b: unknown): boolean {
   if (typeof a === 'string') return a === b;
-  const x = a as BinaryLike | null;
-  const y = b as BinaryLike | null;
-  return (
-    x?._bsontype === 'Binary' &&
-    y?._bsontype === 'Binary' &&
-    x.sub_type === y.sub_type &&
-    x.position === y.position &&
-    Buffer.compare(x.buffer.subarray(0, x.position), y.buffer.subarray(0, y.position)) === 0
-  );
-}
-
-/** What {@link same} reads of a BSON binary value. */
-interface BinaryLike {
-  _bsontype: unknown;
-  sub_type: number;
-  position: number;
-  buffer: Uint8Array;
+  const x = binaryBytes(a);
+  const y = x === undefined ? undefined : binaryBytes(b);
+  return x !== undefined && y !== undefined && x.equals(y);
 }
 
 /** Whether a document holds what `expected` says: the same test as {@link guardFilter}'s. */

@@ -1,5 +1,6 @@
 export type { SessionData } from 'express-session';
 export type { Callback } from './callback.js';
+export type { SecretFormat } from './cipher.js';
 export { createStore } from './create-store.js';
 export type { DeviceMeta, MetadataOption } from './devices.js';
 export { MongooseStoreError, type MongooseStoreErrorCode } from './errors.js';

@@ -14,7 +14,8 @@ interface Opened {
 }
 
 /**
- * The plaintext of the sealed values this process wrote or opened lately, by their sealed text,
+ * The plaintext of the sealed values this process wrote or opened lately, by their sealed text
+ * (a binary value: its bytes as Latin-1),
  * so that a session read again is not decrypted again: a session is read on every request and
  * sealed again only when it changes, and under load each decryption costs tens of µs of CPU
  * (OpenSSL builds a cipher context for each one).
@@ -33,6 +34,11 @@ export class OpenedValues {
   #newest: Opened | undefined;
   #size = 0;
 
+  /**
+   * @param budget - what is kept at most, in characters (sealed text and plaintext), > 0.
+   * @param perEntry - what each kept value costs beside its text, counted against `budget` as
+   *   that many characters: V8's Map slot, the entry object and the strings' headers. Default 0.
+   */
   constructor(
     private readonly budget: number,
     private readonly perEntry = 0,
@@ -48,6 +54,11 @@ export class OpenedValues {
       this.append(hit);
     }
     return hit.plain;
+  }
+
+  /** Whether a sealed value of `length` characters may be kept at all (see {@link remember}). */
+  keeps(length: number): boolean {
+    return length <= this.budget / 16;
   }
 
   /** Keeps what `sealed` opens to; a value over a sixteenth of the budget is not kept. */

@@ -168,9 +168,7 @@ export function checkEncryptable(serializer: SessionSerializer, legacy: boolean)
 export function secretFormatOf(v: unknown, sealed: boolean): SecretFormat {
   if (v === undefined) return 'binary';
   if (v !== 'binary' && v !== 'text')
-    throw typeError(
-      `secretFormat: expected 'binary' or 'text', got ${typeof v === 'string' ? JSON.stringify(v) : typeof v}`,
-    );
+    throw typeError(`secretFormat: expected 'binary' or 'text', got another ${typeof v}`);
   if (!sealed) throw typeError('secretFormat: only with `secret`; without it nothing is sealed');
   return v;
 }

@@ -362,6 +362,24 @@ describe('secret', () => {
       expect(await store.reencrypt()).toBe(0);
     });
 
+    it('on a connection with promoteBuffers, which gives binary values back as Buffers', async () => {
+      const store = await db.open({
+        secret: NEW,
+        collection: 'promoted',
+        connectionOptions: { promoteBuffers: true },
+      });
+      const id = sid();
+      await store.set(id, session({ card: MARKER }, 600_000));
+      const loaded = (await store.get(id)) as SessionData;
+      expect(loaded).toMatchObject({ card: MARKER });
+      await store.set(id, { ...loaded, n: 2 } as SessionData);
+      // Current, so nothing to rewrite; and another instance reads what it wrote.
+      expect(await store.reencrypt()).toBe(0);
+      expect(await (await db.open({ secret: NEW, collection: 'promoted' })).get(id)).toMatchObject({
+        n: 2,
+      });
+    });
+
     it.each([
       ['another binary subtype', (b: Buffer) => new mongo.Binary(b, 5)],
       [
