@@ -33,7 +33,7 @@ export interface Resealed {
   /** The update: the fields under an older secret, sealed again (the data with its user). */
   update: SessionUpdate;
   /** The stored values it replaces, to guard the write with: only the fields it rewrites. */
-  expected: Partial<Pick<SessionDocument, 'cookie' | 'session'>>;
+  expected: Partial<Pick<SessionDocument, 'cookie' | 'session' | 'device'>>;
 }
 
 /** The server's document size limit, in bytes. */
@@ -211,7 +211,14 @@ export class SessionCodec {
         cookie: withExpiry(this.serializer.deserialize(cookie), doc.expiresAt),
         ...this.serializer.deserialize(data),
       } as unknown as SessionData;
-      return { session, data, peer: undefined, stale: this.sealing.stale(doc) !== undefined };
+      // A stale device alone is left to reencrypt(): a request's write seals what it writes.
+      const stale = this.sealing.stale(doc);
+      return {
+        session,
+        data,
+        peer: undefined,
+        stale: stale !== undefined && (stale.data || stale.cookie),
+      };
     } catch {
       // The parser's message may quote the stored data: it is not kept.
       throw new MongooseStoreError(
@@ -255,6 +262,14 @@ export class SessionCodec {
       const cookie = this.sealing.openCookie(sid, doc.cookie);
       update.$set = { ...update.$set, cookie: this.sealing.sealCookie(sid, cookie) };
       expected.cookie = doc.cookie;
+    }
+    if (stale.device) {
+      // A device that does not open under any secret is never shown: it is removed, and the
+      // session's next request records its device afresh.
+      const device = this.device(sid, doc.device);
+      if (device === undefined) update.$unset = { ...update.$unset, device: '' };
+      else update.$set = { ...update.$set, device: this.sealing.sealDevice(sid, device) };
+      expected.device = doc.device;
     }
     return { update, expected };
   }

@@ -175,6 +175,8 @@ export interface Expected {
   cookie?: unknown;
   /** The stored data, exactly. */
   session?: unknown;
+  /** The stored device, exactly. */
+  device?: unknown;
   /** The session must be live at this time. */
   liveAt?: Date;
 }
@@ -184,6 +186,7 @@ export function guardFilter(sid: string, expected: Expected): SessionFilter {
   const filter: SessionFilter = { _id: sid };
   if ('cookie' in expected) filter.cookie = expected.cookie;
   if ('session' in expected) filter.session = expected.session;
+  if ('device' in expected) filter.device = expected.device;
   if (expected.liveAt !== undefined) filter.expiresAt = { $gt: expected.liveAt };
   return filter;
 }
@@ -203,6 +206,7 @@ function same(a: unknown, b: unknown): boolean {
 export function holds(doc: SessionDocument, expected: Expected): boolean {
   if ('cookie' in expected && !same(doc.cookie, expected.cookie)) return false;
   if ('session' in expected && !same(doc.session, expected.session)) return false;
+  if ('device' in expected && !same(doc.device, expected.device)) return false;
   return expected.liveAt === undefined || doc.expiresAt > expected.liveAt;
 }
 

@@ -9,6 +9,8 @@ export interface StaleFields {
   data: boolean;
   /** The cookie. */
   cookie: boolean;
+  /** The device (with `metadata`): rewritten by `reencrypt()` alone, never by a request. */
+  device: boolean;
 }
 
 /**
@@ -119,7 +121,8 @@ export class SealedSealing implements Sealing {
   stale(doc: SessionDocument): StaleFields | undefined {
     const data = !this.cipher.current(doc.session);
     const cookie = !this.cipher.current(doc.cookie);
-    return data || cookie ? { data, cookie } : undefined;
+    const device = doc.device !== undefined && !this.cipher.current(doc.device);
+    return data || cookie || device ? { data, cookie, device } : undefined;
   }
 }
 

@@ -139,6 +139,54 @@ describe('the metadata option', () => {
     ]);
   });
 
+  it('keeps the device through a rotation: reencrypt() seals it again, so the old secret can go', async () => {
+    const NEW = `new ${SECRET}`;
+    const metadata = { ip: true, userAgent: true };
+    const { store, coll } = await open({ metadata, secret: SECRET });
+    await request(app(store))
+      .get('/in?user=ann')
+      .set('User-Agent', 'MarkerBrowser/9')
+      .set('X-Forwarded-For', '203.0.113.77')
+      .expect(200);
+    const name = coll.collectionName;
+    const rotated = await db.open({
+      collection: name,
+      autoIndex: false,
+      lifecheck: -1,
+      metadata,
+      secret: [NEW, SECRET],
+    });
+    expect(await rotated.reencrypt()).toBe(1);
+    // The old secret dropped: the device still shows.
+    const after = await db.open({
+      collection: name,
+      autoIndex: false,
+      lifecheck: -1,
+      metadata,
+      secret: NEW,
+    });
+    expect(await after.listByUser('ann')).toMatchObject([
+      { ip: '203.0.113.77', userAgent: 'MarkerBrowser/9' },
+    ]);
+    expect(await after.reencrypt()).toBe(0);
+  });
+
+  it('reencrypt() removes a device that opens under no secret, and leaves the session signed in', async () => {
+    const metadata = { ip: true, userAgent: true };
+    const { store, coll } = await open({ metadata, secret: SECRET });
+    await request(app(store)).get('/in?user=ann').set('User-Agent', 'Phone/2').expect(200);
+    const [doc] = await coll.find().toArray();
+    // A device sealed by some other store: it opens under none of the secrets.
+    const other = await open({ metadata, secret: `other ${SECRET}` });
+    await request(app(other.store)).get('/in?user=bob').set('User-Agent', 'Other/1').expect(200);
+    const [foreign] = await other.coll.find().toArray();
+    await coll.updateOne({ _id: doc?._id as string }, { $set: { device: foreign?.device } });
+    expect(await store.reencrypt()).toBe(1);
+    const [fixed] = await coll.find().toArray();
+    expect(fixed?.device).toBeUndefined();
+    expect(await store.listByUser('ann')).toHaveLength(1);
+  });
+
   it('is a TypeError when not { ip?: boolean, userAgent?: boolean }', async () => {
     for (const metadata of [true, { ip: 'yes' }, { os: true }, null])
       await expect(open({ metadata } as never)).rejects.toThrow(/metadata:/);
