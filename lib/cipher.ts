@@ -200,8 +200,9 @@ export class SessionCipher {
     const sealed = text
       ? `${key.tag}.${body.toString('base64url')}`
       : new mongoose.mongo.BSON.Binary(body, 0);
-    // A lone surrogate would open as U+FFFD: such a text is left to be opened.
-    if (!LONE_SURROGATE.test(plain))
+    // A value too large to be kept is not copied into a key; a lone surrogate would open as
+    // U+FFFD: such a text is left to be opened.
+    if (this.#plain.keeps(body.length) && !LONE_SURROGATE.test(plain))
       this.#plain.remember(
         text ? (sealed as string) : body.toString('latin1'),
         sid,

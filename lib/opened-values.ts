@@ -1,4 +1,4 @@
-/** One sealed value and what it opened to, with what it was opened for: a link of the LRU list. */
+/** One sealed value, what it opened to and what for: a link of the least-recently-used list. */
 interface Opened {
   /** The sealed text (or, for a binary value, its bytes as Latin-1): the key. */
   sealed: string;
@@ -15,10 +15,9 @@ interface Opened {
 
 /**
  * The plaintext of the sealed values this process wrote or opened lately, by their sealed text
- * (a binary value: its bytes as Latin-1),
- * so that a session read again is not decrypted again: a session is read on every request and
- * sealed again only when it changes, and under load each decryption costs tens of µs of CPU
- * (OpenSSL builds a cipher context for each one).
+ * (a binary value: its bytes as Latin-1), so that a session read again is not decrypted again:
+ * a session is read on every request and sealed again only when it changes, and under load
+ * each decryption costs tens of µs of CPU (OpenSSL builds a cipher context for each one).
  *
  * A value is given back only for the session id, field and bound data it was sealed or opened
  * for: the one case where decrypting it again would succeed, with this same answer, since a
