@@ -4,7 +4,7 @@ import type { MongooseStore } from 'connect-mongoose-session';
 import { type Request, type Response, Router } from 'express';
 import { flash, takeFlash } from './flash';
 import { escapeHtml, flashes, layout } from './html';
-import { regenerate } from './promises';
+import { regenerate, save } from './promises';
 import { currentUser, takeSignIn } from './user';
 
 declare module 'express-session' {
@@ -67,6 +67,9 @@ export function counter(store: MongooseStore): Router {
     await regenerate(req);
     if (signIn !== undefined) Object.assign(req.session, signIn);
     flash(req, 'info', 'New session: the store deleted the old id and saved this one.');
+    // Saved before the page goes out: express-session writes most of the body before its own
+    // save ends, and a browser that follows the link at once would read no session yet.
+    await save(req);
     res.type('html').send(
       layout({
         title: TITLE,
