@@ -36,7 +36,31 @@ export interface OperationContext {
   error?: unknown;
 }
 
-const channel = diagnosticsChannel.tracingChannel<unknown, OperationContext>(OPERATION_CHANNEL);
+type Channel = diagnosticsChannel.TracingChannel<unknown, OperationContext>;
+
+const START = `tracing:${OPERATION_CHANNEL}:start`;
+
+/**
+ * Every operation channel a subscriber may hold: the one Node's registry gave when this module
+ * loaded, then each it gave instead later, newest last.
+ *
+ * The registry (Node 20 to 22 at least) drops the entry of a live channel when an older
+ * channel of the same name, made and let go before (by a probe, or an earlier copy of this
+ * module, as each jest test file loads), is collected after the newer one was made. Who asks
+ * for the channel after that gets a new one; who subscribed before holds the first. So each
+ * operation checks that the registry still names the newest here (one map lookup), takes the
+ * registry's when it does not, and is published on each that has subscribers. The list grows
+ * only by such a drop, and the channels here are never collected: it stays short.
+ */
+const channels: Channel[] = [diagnosticsChannel.tracingChannel(OPERATION_CHANNEL)];
+
+/** The channels that have subscribers now. */
+function heard(): Channel[] {
+  if (diagnosticsChannel.channel(START) !== (channels[channels.length - 1] as Channel).start)
+    channels.push(diagnosticsChannel.tracingChannel(OPERATION_CHANNEL));
+  if (channels.length === 1) return (channels[0] as Channel).hasSubscribers ? channels : [];
+  return channels.filter((c) => c.hasSubscribers);
+}
 
 /** Where operations write their outcome while nobody listens: written, never read. */
 const UNTRACED: OperationContext = { operation: 'get', collection: '' };
@@ -51,21 +75,26 @@ export function traced<T>(
   collection: string,
   work: (context: OperationContext) => Promise<T>,
 ): Promise<T> {
-  if (!channel.hasSubscribers) return work(UNTRACED);
+  const on = heard();
+  if (on.length === 0) return work(UNTRACED);
   const context: OperationContext = { operation, collection };
   // The channel puts what the promise resolves to on the context as `result`: sessions and
   // ids, which subscribers must never see. The traced promise resolves to nothing instead.
   let value: T;
-  return channel
-    .tracePromise(async () => {
-      value = await work(context);
-    }, context)
-    .then(() => value);
+  let run = async (): Promise<void> => {
+    value = await work(context);
+  };
+  // Rarely more than one (see `channels`): each wraps the last, all with the one context.
+  for (const channel of on) {
+    const inner = run;
+    run = () => channel.tracePromise(inner, context);
+  }
+  return run().then(() => value);
 }
 
 /** Whether anyone subscribes to the channel: a skipped touch is published only then. */
 export function tracing(): boolean {
-  return channel.hasSubscribers;
+  return heard().length > 0;
 }
 
 /** Marks a touch whose write was skipped (within `touchAfter`). */

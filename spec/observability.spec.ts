@@ -1,5 +1,8 @@
 // See inside: stats() and the operations' tracing channel.
+import { execFile } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { SessionData } from 'express-session';
 import { OPERATION_CHANNEL, type OperationContext } from '../lib/index';
 import { cookie, eventually, sid, uniqueCollection, useDatabase } from './support/server';
@@ -132,6 +135,22 @@ describe('the tracing channel', () => {
       seen.stop();
     }
   });
+
+  // Node's channel registry drops a live channel's entry when an older one of the same name is
+  // collected later (as in each jest test file after the first): subscribers who asked before
+  // and after the drop hold different channels, and each must hear every operation.
+  it('reaches subscribers on either side of Node dropping the channel from its registry', async () => {
+    const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
+    const { stdout } = await promisify(execFile)(
+      tsx,
+      ['--expose-gc', join(__dirname, 'fixtures', 'channel-registry.ts')],
+      { env: { ...process.env, FIXTURE_URI: db.uri }, timeout: 30_000 },
+    );
+    expect(JSON.parse(stdout.trim())).toEqual({
+      heard: { early: ['get'], late: ['get'] },
+      got: null,
+    });
+  }, 40_000);
 });
 
 describe('stats()', () => {
