@@ -14,9 +14,10 @@ import { createHash } from 'node:crypto';
  * - `ERR_SESSION_DECRYPT`: with a `secret`, a stored session did not decrypt and authenticate
  *   (a key not among the secrets, a changed byte, a value copied from another session, or
  *   one stored without encryption). Reported through the `error` event; it reads as missing.
- * - `ERR_REENCRYPT_INCOMPLETE`: `reencrypt()` found sessions still under an older secret after
- *   its last pass (the app kept changing them, or an instance still writes with an older
- *   secret first): keep every secret, and run it again.
+ * - `ERR_REENCRYPT_INCOMPLETE`: `reencrypt()` found sessions still under an older secret, or in
+ *   the form this store does not write, after its last pass (the app kept changing them, or an
+ *   instance still writes with an older secret first, or with another `secretFormat`): keep
+ *   every secret, and run it again.
  * - `ERR_INVALID_TTL`: a `ttl` function threw, or gave something other than a finite number of
  *   milliseconds within the allowed range.
  * - `ERR_INVALID_USER_ID`: a `userId` function threw, or gave something other than a non-empty

@@ -73,7 +73,7 @@ export async function reencryptAll(
   if (unsure > 0)
     throw new MongooseStoreError(
       'ERR_REENCRYPT_INCOMPLETE',
-      `reencrypt: the last of ${REENCRYPT_PASSES} passes still found ${unsure} live sessions under an older secret (${left} of them left so; ${rewritten} rewritten in all); is an instance still writing with an older secret first, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
+      `reencrypt: the last of ${REENCRYPT_PASSES} passes still found ${unsure} live sessions to seal again, under an older secret or in the other form (${left} of them left so; ${rewritten} rewritten in all); is an instance still writing with an older secret first, or with another secretFormat, or does the userId function fail on them? Keep every secret until reencrypt() resolves`,
     );
   return rewritten;
 }

@@ -251,56 +251,76 @@ describe('reencrypt() beside an instance that keeps touching the same few sessio
   });
 });
 
-describe('reencrypt() while an instance still writes with the older secret first', () => {
-  it('rejects with ERR_REENCRYPT_INCOMPLETE, never resolves, while sessions keep coming back under the old secret', async () => {
-    const collection = uniqueCollection('stale');
-    const coll = db.db.collection<SessionDocument>(collection);
-    // The writer's sessions sort first, so each pass rewrites them early and then still reads
-    // the rest: the writer has that whole walk to put one back under the old secret.
-    const written = Array.from(
-      { length: 10 },
-      (_, i) => `a-${i}-${Math.random().toString(36).slice(2)}`,
-    );
-    const rest = Array.from({ length: 1_200 }, (_, i) => `z-${String(i).padStart(4, '0')}`);
-    await seed(coll, OLD, written);
-    await seed(coll, NEW, rest);
-    const options = { collection, autoIndex: false, lifecheck: -1 };
-    const store = await db.open({ ...options, secret: [NEW, OLD] });
-    // The mistake ERR_REENCRYPT_INCOMPLETE is for: an instance not yet given the new secret first.
-    const behind = await db.open({ ...options, secret: [OLD, NEW] });
-    let settled = false;
-    let saves = 0;
-    let saved: () => void = () => {};
-    const firstSave = new Promise<void>((done) => {
-      saved = done;
-    });
-    // Two writers over halves of the set: never two saves of one session at once.
-    const writer = async (mine: string[]) => {
-      for (let i = 0; !settled; i++) {
-        const n = i % mine.length;
-        const sent = await request(() =>
-          behind.set(
-            mine[n] as string,
-            { cookie: cookie(3_600_000), n, i } as unknown as SessionData,
-          ),
-        );
-        if (sent.ok) {
-          saves++;
-          saved();
+// The two mistakes ERR_REENCRYPT_INCOMPLETE is for: an instance not yet given the new secret
+// first, and one still writing text (the first step of an upgrade from rc.1). Its message
+// names the mistake at hand among its causes.
+const behindBy = [
+  {
+    mistake: 'the older secret first',
+    secret: [OLD, NEW],
+    secretFormat: 'binary',
+    named: /with an older secret first/,
+  },
+  { mistake: 'text', secret: [NEW], secretFormat: 'text', named: /another secretFormat/ },
+] as const;
+
+describe.each(behindBy)(
+  'reencrypt() while an instance still writes with $mistake',
+  (behindOptions) => {
+    it('rejects with ERR_REENCRYPT_INCOMPLETE, never resolves, while sessions keep coming back stale', async () => {
+      const collection = uniqueCollection('stale');
+      const coll = db.db.collection<SessionDocument>(collection);
+      // The writer's sessions sort first, so each pass rewrites them early and then still reads
+      // the rest: the writer has that whole walk to put one back under the old secret.
+      const written = Array.from(
+        { length: 10 },
+        (_, i) => `a-${i}-${Math.random().toString(36).slice(2)}`,
+      );
+      const rest = Array.from({ length: 1_200 }, (_, i) => `z-${String(i).padStart(4, '0')}`);
+      await seed(coll, OLD, written);
+      await seed(coll, NEW, rest);
+      const options = { collection, autoIndex: false, lifecheck: -1 };
+      const store = await db.open({ ...options, secret: [NEW, OLD] });
+      const behind = await db.open({
+        ...options,
+        secret: [...behindOptions.secret],
+        secretFormat: behindOptions.secretFormat,
+      });
+      let settled = false;
+      let saves = 0;
+      let saved: () => void = () => {};
+      const firstSave = new Promise<void>((done) => {
+        saved = done;
+      });
+      // Two writers over halves of the set: never two saves of one session at once.
+      const writer = async (mine: string[]) => {
+        for (let i = 0; !settled; i++) {
+          const n = i % mine.length;
+          const sent = await request(() =>
+            behind.set(
+              mine[n] as string,
+              { cookie: cookie(3_600_000), n, i } as unknown as SessionData,
+            ),
+          );
+          if (sent.ok) {
+            saves++;
+            saved();
+          }
         }
-      }
-    };
-    const writing = Promise.all([writer(written.slice(0, 5)), writer(written.slice(5))]);
-    await firstSave;
-    // Until reencrypt settles, whatever it does: every one of its passes has saves to find.
-    const outcome = await store.reencrypt().then(
-      (n) => ({ resolved: n }),
-      (err: { code?: string }) => ({ code: err.code }),
-    );
-    settled = true;
-    await writing;
-    console.log(`reencrypt beside ${saves} saves under the old secret: ${JSON.stringify(outcome)}`);
-    expect(outcome).toEqual({ code: 'ERR_REENCRYPT_INCOMPLETE' });
-    await coll.drop();
-  }, 120_000);
-});
+      };
+      const writing = Promise.all([writer(written.slice(0, 5)), writer(written.slice(5))]);
+      await firstSave;
+      // Until reencrypt settles, whatever it does: every one of its passes has saves to find.
+      const outcome = await store.reencrypt().then(
+        (n) => ({ resolved: n }),
+        (err: { code?: string; message: string }) => ({ code: err.code, message: err.message }),
+      );
+      settled = true;
+      await writing;
+      console.log(`reencrypt beside ${saves} stale saves: ${JSON.stringify(outcome)}`);
+      expect(outcome).toEqual({ code: 'ERR_REENCRYPT_INCOMPLETE', message: expect.any(String) });
+      expect((outcome as { message: string }).message).toMatch(behindOptions.named);
+      await coll.drop();
+    }, 120_000);
+  },
+);
