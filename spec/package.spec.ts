@@ -107,7 +107,7 @@ store.set('pkg-' + process.env.VIA, s)
     expect(unreadable).toEqual([]);
   });
 
-  it('ships type declarations for both, and nothing but dist and the README', async () => {
+  it('ships type declarations for both, and nothing but dist, the README, its docs and the changelog', async () => {
     const { stdout } = await run('npm', ['pack', '--dry-run', '--json'], { cwd: ROOT });
     const files = (JSON.parse(stdout)[0].files as { path: string }[]).map((f) => f.path);
     expect(files).toEqual(
@@ -120,8 +120,20 @@ store.set('pkg-' + process.env.VIA, s)
     );
     expect(
       files.filter(
-        (f) => !f.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(f),
+        (f) =>
+          !f.startsWith('dist/') &&
+          !/^docs\/[a-z-]+\.md$/.test(f) &&
+          !['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE'].includes(f),
       ),
     ).toEqual([]);
+    // What the README and the docs link to among themselves is there to read in node_modules.
+    for (const page of files.filter((f) => f.endsWith('.md'))) {
+      const text = readFileSync(join(ROOT, page), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)#:\s]+\.md)(?:#[^)]*)?\)/g)) {
+        const path = join(dirname(page), target as string).replaceAll('\\', '/');
+        if (path.startsWith('docs/') || path === 'CHANGELOG.md')
+          expect({ page, target, packed: files.includes(path) }).toMatchObject({ packed: true });
+      }
+    }
   }, 60_000);
 });
