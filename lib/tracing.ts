@@ -48,13 +48,14 @@ const START = `tracing:${OPERATION_CHANNEL}:start`;
  * channel of the same name, made and let go before (by a probe, or an earlier copy of this
  * module, as each jest test file loads), is collected after the newer one was made. Who asks
  * for the channel after that gets a new one; who subscribed before holds the first. So each
- * operation checks that the registry still names the newest here (one map lookup), takes the
- * registry's when it does not, and is published on each that has subscribers. The list grows
- * only by such a drop, and the channels here are never collected: it stays short.
+ * traced operation checks that the registry still names the newest here (one map lookup, some
+ * 50 ns), takes the registry's when it does not, and is published on each that has
+ * subscribers. The list grows only by such a drop, and the channels here are never collected:
+ * it stays short.
  */
 const channels: Channel[] = [diagnosticsChannel.tracingChannel(OPERATION_CHANNEL)];
 
-/** The channels that have subscribers now. */
+/** The channels that have subscribers now, the registry's checked first. */
 function heard(): Channel[] {
   if (diagnosticsChannel.channel(START) !== (channels[channels.length - 1] as Channel).start)
     channels.push(diagnosticsChannel.tracingChannel(OPERATION_CHANNEL));
@@ -92,9 +93,14 @@ export function traced<T>(
   return run().then(() => value);
 }
 
-/** Whether anyone subscribes to the channel: a skipped touch is published only then. */
+/**
+ * Whether anyone subscribes to the channels known here: a skipped touch is published only then.
+ * It takes no look at the registry, on a path of a microsecond: the request's `get` before it
+ * did.
+ */
 export function tracing(): boolean {
-  return heard().length > 0;
+  for (const c of channels) if (c.hasSubscribers) return true;
+  return false;
 }
 
 /** Marks a touch whose write was skipped (within `touchAfter`). */
