@@ -199,6 +199,13 @@ export class SessionCodec {
    *   `ERR_SESSION_DECRYPT` when, with a secret, it does not decrypt and authenticate.
    */
   decode(doc: SessionDocument): DecodedSession {
+    // No request can ask for it (express-session's ids are strings), and its values are
+    // bound to another id: a stray document, not a session.
+    if (typeof doc._id !== 'string')
+      throw new MongooseStoreError(
+        'ERR_SESSION_UNREADABLE',
+        'a stored document’s _id is not a string: it is no session, and is treated as missing',
+      );
     // A peer's document is plain text, which anyone who can write to the database could
     // forge: sealed, only what authenticates is a session.
     const peer = this.sealing.readsClear && isPeer(doc) ? formOf(doc) : undefined;

@@ -81,9 +81,13 @@ export function peerLiveById(sid: string, now: Date): SessionFilter {
   return { _id: sid, ...peerLive(now) };
 }
 
-/** The sessions after `sid` in id order: a walk over the collection in batches. */
+/**
+ * The sessions after `sid` in id order, from the first when none: a walk over the collection in
+ * batches. Only string ids are sessions, and a comparison with a string matches strings alone:
+ * a stray document under a number or an ObjectId is never walked, nor ends the walk early.
+ */
 export function afterId(sid: string | undefined): SessionFilter {
-  return sid === undefined ? {} : { _id: { $gt: sid } };
+  return { _id: sid === undefined ? { $gte: '' } : { $gt: sid } };
 }
 
 /** The filter of live sessions; with `legacy`, the peers' live documents too. */
@@ -126,7 +130,10 @@ export function liveOf<T extends Pick<SessionDocument, '_id' | 'expiresAt'>>(
 ): T[] {
   // As `expiresAt: { $gt: now }` tests it: only a Date compares with a Date.
   const live = (doc: T) => doc.expiresAt instanceof Date && doc.expiresAt > now;
-  return docs.filter((doc) => live(doc) && !except.includes(doc._id));
+  // A document under an id that is no string is no session: never listed, capped or ended.
+  return docs.filter(
+    (doc) => typeof doc._id === 'string' && live(doc) && !except.includes(doc._id),
+  );
 }
 
 /**

@@ -75,8 +75,9 @@ export class MongooseStoreError extends Error {
  * A short tag for a session id, for messages and debug lines: the first 8 hex digits of its
  * SHA-256. It tells two sessions apart in a log without giving anyone the id to replay.
  */
-export function sidTag(sid: string): string {
-  return `#${createHash('sha256').update(sid).digest('hex').slice(0, 8)}`;
+export function sidTag(sid: unknown): string {
+  // A stored document's `_id` may be no string (a stray document): tagged all the same.
+  return `#${createHash('sha256').update(String(sid)).digest('hex').slice(0, 8)}`;
 }
 
 /** `ERR_STORE_CLOSED`: what an operation gets once the store is closed. */

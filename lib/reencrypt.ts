@@ -95,17 +95,20 @@ async function onePass(
     const docs = await retrying('reencrypt: reading a batch', () =>
       coll.find(filter).sort(BY_ID).limit(REENCRYPT_BATCH).toArray(),
     );
-    if (docs.length === 0) break;
-    after = (docs[docs.length - 1] as SessionDocument)._id;
+    // Only string ids are sessions. A server that compares across types may still give an id
+    // sorted after the strings (an ObjectId): the walk ends there.
+    const sessions = docs.filter((d) => typeof d._id === 'string');
+    if (sessions.length === 0) break;
+    after = (sessions[sessions.length - 1] as SessionDocument)._id;
     let next = 0;
     const worker = async () => {
-      while (next < docs.length) {
-        const outcome = await rewrite(coll, codec, guarded, docs[next++] as SessionDocument);
+      while (next < sessions.length) {
+        const outcome = await rewrite(coll, codec, guarded, sessions[next++] as SessionDocument);
         if (outcome !== 'skipped') done[outcome]++;
       }
     };
     await Promise.all(Array.from({ length: PARALLEL }, worker));
-    if (docs.length < REENCRYPT_BATCH) break;
+    if (sessions.length < REENCRYPT_BATCH) break;
   }
   return done;
 }
