@@ -36,31 +36,55 @@ export interface OperationContext {
   error?: unknown;
 }
 
-type Channel = diagnosticsChannel.TracingChannel<unknown, OperationContext>;
-
-const START = `tracing:${OPERATION_CHANNEL}:start`;
+type Event = 'start' | 'end' | 'asyncStart' | 'asyncEnd' | 'error';
+type Channel = diagnosticsChannel.Channel<unknown, OperationContext>;
 
 /**
- * Every operation channel a subscriber may hold: the one Node's registry gave when this module
- * loaded, then each it gave instead later, newest last.
+ * For each of the five events of the tracing channel, every channel of its name a subscriber
+ * may hold: the one Node's registry gave when this module loaded, then each it gave later.
  *
  * The registry (Node 20 to 22 at least) drops the entry of a live channel when an older
  * channel of the same name, made and let go before (by a probe, or an earlier copy of this
- * module, as each jest test file loads), is collected after the newer one was made. Who asks
- * for the channel after that gets a new one; who subscribed before holds the first. So each
- * traced operation checks that the registry still names the newest here (one map lookup, some
- * 50 ns), takes the registry's when it does not, and is published on each that has
- * subscribers. The list grows only by such a drop, and the channels here are never collected:
- * it stays short.
+ * module, as each jest test file loads), is collected after the newer one was made; each of
+ * the five names on its own. Who asks for the channel after that gets a new one; who
+ * subscribed before holds the first. So each traced operation takes what the registry names
+ * now (five map lookups, some 250 ns) and publishes each event once on each channel known
+ * for it. A list grows only by such a drop, and the channels here are never collected: the
+ * lists stay short.
  */
-const channels: Channel[] = [diagnosticsChannel.tracingChannel(OPERATION_CHANNEL)];
+const known: Record<Event, Channel[]> = {
+  start: [],
+  end: [],
+  asyncStart: [],
+  asyncEnd: [],
+  error: [],
+};
+const EVENTS = Object.keys(known) as Event[];
+const NAMES = EVENTS.map((event) => `tracing:${OPERATION_CHANNEL}:${event}`);
+/** The channels of all five lists, in one: what {@link listened} looks at. */
+const every: Channel[] = [];
 
-/** The channels that have subscribers now, the registry's checked first. */
-function heard(): Channel[] {
-  if (diagnosticsChannel.channel(START) !== (channels[channels.length - 1] as Channel).start)
-    channels.push(diagnosticsChannel.tracingChannel(OPERATION_CHANNEL));
-  if (channels.length === 1) return (channels[0] as Channel).hasSubscribers ? channels : [];
-  return channels.filter((c) => c.hasSubscribers);
+/** Adds, for each event, the channel the registry names now when it is new. */
+function refresh(): void {
+  for (let i = 0; i < EVENTS.length; i++) {
+    const list = known[EVENTS[i] as Event];
+    const named = diagnosticsChannel.channel(NAMES[i] as string) as Channel;
+    if (!list.includes(named)) {
+      list.push(named);
+      every.push(named);
+    }
+  }
+}
+refresh();
+
+/** Whether any channel known here has subscribers. */
+function listened(): boolean {
+  for (let i = 0; i < every.length; i++) if ((every[i] as Channel).hasSubscribers) return true;
+  return false;
+}
+
+function publish(event: Event, context: OperationContext): void {
+  for (const c of known[event]) c.publish(context);
 }
 
 /** Where operations write their outcome while nobody listens: written, never read. */
@@ -68,39 +92,68 @@ const UNTRACED: OperationContext = { operation: 'get', collection: '' };
 
 /**
  * Runs `work` as operation `operation` on `collection`, published on the tracing channel
- * (start, end, asyncStart, asyncEnd, error) while it has subscribers; at no cost otherwise:
- * `work` then gets a context nobody reads.
+ * while it has subscribers; at no cost otherwise: `work` then gets a context nobody reads.
+ * The events come as a tracing channel's `tracePromise` gives them: `start` (with the stores
+ * bound to it around the work), `end` once `work` returned, then `error` if it failed, and
+ * `asyncStart` and `asyncEnd` once it settled. What it resolves to (sessions, ids) is never put
+ * on the context. A synchronous throw from `work` comes back as a rejection.
  */
 export function traced<T>(
   operation: TracedOperation,
   collection: string,
   work: (context: OperationContext) => Promise<T>,
 ): Promise<T> {
-  const on = heard();
-  if (on.length === 0) return work(UNTRACED);
-  const context: OperationContext = { operation, collection };
-  // The channel puts what the promise resolves to on the context as `result`: sessions and
-  // ids, which subscribers must never see. The traced promise resolves to nothing instead.
-  let value: T;
-  let run = async (): Promise<void> => {
-    value = await work(context);
-  };
-  // Rarely more than one (see `channels`): each wraps the last, all with the one context.
-  for (const channel of on) {
-    const inner = run;
-    run = () => channel.tracePromise(inner, context);
+  refresh();
+  if (!listened()) {
+    try {
+      return work(UNTRACED);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
-  return run().then(() => value);
+  const context: OperationContext = { operation, collection };
+  const failed = (err: unknown) => {
+    context.error = err;
+    publish('error', context);
+  };
+  const settled = () => {
+    publish('asyncStart', context);
+    publish('asyncEnd', context);
+  };
+  let run = (): Promise<T> => {
+    let promise: Promise<T>;
+    try {
+      promise = work(context);
+    } catch (err) {
+      // As tracePromise: error, then end, and no async events.
+      failed(err);
+      return Promise.reject(err);
+    } finally {
+      publish('end', context);
+    }
+    return promise.then(
+      (value) => {
+        settled();
+        return value;
+      },
+      (err: unknown) => {
+        failed(err);
+        settled();
+        throw err;
+      },
+    );
+  };
+  // Each start channel publishes, and binds its stores, around the last: rarely more than one.
+  for (const c of known.start) {
+    const inner = run;
+    run = () => c.runStores(context, inner);
+  }
+  return run();
 }
 
-/**
- * Whether anyone subscribes to the channels known here: a skipped touch is published only then.
- * It takes no look at the registry, on a path of a microsecond: the request's `get` before it
- * did.
- */
+/** Whether anyone subscribes to the channels known here: a skipped touch is published only then. */
 export function tracing(): boolean {
-  for (const c of channels) if (c.hasSubscribers) return true;
-  return false;
+  return listened();
 }
 
 /** Marks a touch whose write was skipped (within `touchAfter`). */

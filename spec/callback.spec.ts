@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { SessionData } from 'express-session';
 import { settle } from '../lib/callback';
-import { cookie, sid, useDatabase } from './support/server';
+import { cookie, eventually, sid, useDatabase } from './support/server';
 
 const db = useDatabase('callback');
 const session = () => ({ cookie: cookie(), n: 1 }) as unknown as SessionData;
@@ -90,6 +90,21 @@ describe('store methods with callbacks', () => {
       expect(() => store.get({ $gt: '' } as unknown as string, (e) => done(e))).not.toThrow();
     });
     expect(err).toBeInstanceOf(TypeError);
+  });
+
+  it('call back once with what an options object throws, and reject with it without a callback', async () => {
+    const store = await db.open();
+    const hostile = {
+      get except(): string[] {
+        throw new Error('thrown by a getter');
+      },
+    };
+    const calls: (Error | null)[] = [];
+    expect(() => store.destroyByUser('ada', hostile, (e) => calls.push(e))).not.toThrow();
+    await eventually(() => calls.length > 0, 5_000, 'the callback');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls.map((e) => e?.message)).toEqual(['thrown by a getter']);
+    await expect(store.destroyByUser('ada', hostile)).rejects.toThrow('thrown by a getter');
   });
 
   it('length, count, all, clear and destroy call back too', async () => {

@@ -137,20 +137,28 @@ describe('the tracing channel', () => {
   });
 
   // Node's channel registry drops a live channel's entry when an older one of the same name is
-  // collected later (as in each jest test file after the first): subscribers who asked before
-  // and after the drop hold different channels, and each must hear every operation.
-  it('reaches subscribers on either side of Node dropping the channel from its registry', async () => {
-    const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
-    const { stdout } = await promisify(execFile)(
-      tsx,
-      ['--expose-gc', join(__dirname, 'fixtures', 'channel-registry.ts')],
-      { env: { ...process.env, FIXTURE_URI: db.uri }, timeout: 30_000 },
-    );
-    expect(JSON.parse(stdout.trim())).toEqual({
-      heard: { early: ['get'], late: ['get'] },
-      got: null,
-    });
-  }, 40_000);
+  // collected later (as in each jest test file after the first), each of the five names on its
+  // own: subscribers who asked before and after the drop hold different channels, and each must
+  // hear every event of every operation, once.
+  it.each(['tracing', 'start', 'asyncEnd'])(
+    'reaches subscribers on either side of Node dropping channels from its registry (probe: %s)',
+    async (probe) => {
+      const tsx = join(__dirname, '..', 'node_modules', '.bin', 'tsx');
+      const { stdout } = await promisify(execFile)(
+        tsx,
+        ['--expose-gc', join(__dirname, 'fixtures', 'channel-registry.ts'), probe],
+        { env: { ...process.env, FIXTURE_URI: db.uri }, timeout: 30_000 },
+      );
+      const once = { start: 1, end: 1, asyncStart: 1, asyncEnd: 1, error: 0 };
+      expect(JSON.parse(stdout.trim())).toEqual({
+        early: once,
+        late: once,
+        lateAsyncEnd: 1,
+        got: null,
+      });
+    },
+    40_000,
+  );
 });
 
 describe('stats()', () => {
