@@ -219,7 +219,12 @@ export class SessionCipher {
    * @throws MongooseStoreError `ERR_SESSION_DECRYPT` when it is not a sealed value, its key is
    *   not among the secrets, or it does not authenticate (changed, or copied from elsewhere).
    */
-  open(sid: string, field: string, sealed: unknown, bound = ''): string {
+  open(sid: string, field: string, sealed: unknown, bound: unknown = ''): string {
+    // What a value is bound to is read back one way only when the bound data hold no NUL (see
+    // `aad`): a user field this store never writes, which a database writer would have put
+    // there to move a value to the id that reads the same, is refused.
+    if (typeof bound !== 'string' || bound.includes('\0'))
+      throw decryptError(sid, 'its user field is not one this store writes');
     let id: string;
     let tag: string;
     let body: Buffer;
@@ -361,6 +366,7 @@ function valueKey(key: Keys, nonce: Buffer): Buffer {
 
 function aad(sid: string, field: string, bound: string): Buffer {
   // Neither the field name nor a user hash (base64url) holds a NUL, so the three parts are
-  // read back one way only.
+  // read back one way only, the id last, whatever it holds: `open` refuses bound data with a
+  // NUL, which only a database writer could have given it.
   return Buffer.from(`${field}\0${bound}\0${sid}`, 'utf8');
 }

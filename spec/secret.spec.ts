@@ -217,6 +217,23 @@ describe('secret', () => {
       expect(await store.get(victim)).toMatchObject({ role: 'admin' });
     });
 
+    it('moved to the id that ends another one after a NUL, through a NUL in its user field', async () => {
+      // The data is bound to field, user and id joined by NULs: with a NUL in the user field,
+      // the victim's binding reads the same for the shorter id.
+      const store = await db.open({ secret: NEW });
+      const attacker = sid();
+      const victim = `victim\0${attacker}`;
+      await store.set(victim, session({ role: 'admin', card: MARKER, passport: { user: 'v' } }));
+      await store.set(attacker, session({ role: 'guest' }));
+      const stolen = (await raw().findOne({ _id: victim })) as Record<string, unknown>;
+      await raw().updateOne(
+        { _id: attacker },
+        { $set: { session: stolen.session, user: `${stolen.user as string}\0victim` } },
+      );
+      await expectMissing(store, attacker);
+      expect(await store.get(victim)).toMatchObject({ role: 'admin' });
+    });
+
     it('with its cookie and data fields swapped', async () => {
       const store = await db.open({ secret: NEW });
       const id = sid();
