@@ -109,6 +109,13 @@ export class SessionCodec {
     return this.sealing.userQuery(userId);
   }
 
+  /** The {@link userFilter} of the user `session` belongs to; `undefined` when none. */
+  userFilterOf(session: SessionData): string | { $in: string[] } | undefined {
+    if (this.userIdOf === undefined) return undefined;
+    const user = userOf(this.userIdOf, session);
+    return user === undefined ? undefined : this.sealing.userQuery(user);
+  }
+
   /** The stored fields of a whole session; `ERR_SESSION_TOO_LARGE` past the server's limit. */
   encode(sid: string, session: SessionData, expiresAt: Date): EncodedSession {
     const data = this.data(session);

@@ -162,7 +162,11 @@ export class Sessions {
     if (record !== undefined) this.saved(record, data, at, fields.user, presence, session, cookie);
     else if (this.options.touchAfter !== 0)
       this.records.keep(session, { ...blankRecord(sid), expiresAt: at, cookie, createdAt: now });
-    if (signedIn && !this.options.legacy) await this.users.cap(sid, fields.user as string);
+    if (signedIn && !this.options.legacy && this.options.maxSessionsPerUser !== undefined) {
+      // Under every secret: during a rotation, the user's older sessions count too.
+      const user = this.codec.userFilterOf(session);
+      if (user !== undefined) await this.users.cap(sid, user);
+    }
   }
 
   /** Whether `touch(sid, session)` may skip its write: see {@link fresh}. */

@@ -129,10 +129,11 @@ export class UserSessions {
   }
 
   /**
-   * With `maxSessionsPerUser`: after session `sid` was saved with user field `user`, deletes
-   * that user's least recently seen live sessions beyond the cap, never `sid` itself.
+   * With `maxSessionsPerUser`: after session `sid` was saved for the user whose sessions `user`
+   * finds (see `SessionCodec.userFilter`), deletes that user's least recently seen live sessions
+   * beyond the cap, never `sid` itself.
    */
-  async cap(sid: string, user: string): Promise<void> {
+  async cap(sid: string, user: string | { $in: string[] }): Promise<void> {
     const max = this.options.maxSessionsPerUser;
     if (max === undefined) return;
     const coll = await this.collection();

@@ -62,6 +62,24 @@ describe('maxSessionsPerUser picks', () => {
   });
 });
 
+describe('maxSessionsPerUser during a rotation of the secret', () => {
+  it('counts the user’s sessions still under the older secret', async () => {
+    const OLD = 'an old secret, at least thirty-two characters long';
+    const NEW = 'the new secret, also thirty-two characters or more';
+    const collection = uniqueCollection();
+    const before = await db.open({ collection, secret: OLD, maxSessionsPerUser: 2 });
+    const [old1, old2, new1, new2] = [sid(), sid(), sid(), sid()];
+    await before.set(old1, signedIn('ann'));
+    await before.set(old2, signedIn('ann'));
+    const rotated = await db.open({ collection, secret: [NEW, OLD], maxSessionsPerUser: 2 });
+    await rotated.set(new1, signedIn('ann'));
+    await rotated.set(new2, signedIn('ann'));
+    const ids = (await rotated.listByUser('ann')).map((s) => s.id);
+    expect(ids).toHaveLength(2);
+    expect(ids).toContain(new2);
+  });
+});
+
 describe('the user methods and expired sessions', () => {
   it('destroyByHandle leaves an expired session alone and resolves false', async () => {
     const { store, coll } = await open();
