@@ -38,6 +38,13 @@ export interface Resealed {
 
 /** The server's document size limit, in bytes. */
 const MAX_DOCUMENT = 16 * 1024 * 1024;
+/**
+ * What a document holds beside its cookie, data, id and user, counted in bytes against
+ * {@link MAX_DOCUMENT}: its dates, its field names and BSON's framing (under 200 bytes), and a
+ * device (some 1.7 KB at most, sealed). A session that comes this close to the limit is refused
+ * here rather than by the server, which would refuse it with an error of its own.
+ */
+const REST_OF_DOCUMENT = 2_048;
 
 function plainCookie(cookie: unknown): Record<string, unknown> {
   const c = cookie as { toJSON?: () => Record<string, unknown> } | undefined;
@@ -155,7 +162,8 @@ export class SessionCodec {
       (withCookie ? sizeOf(fields.cookie) : 0) +
       sizeOf(fields.session) +
       Buffer.byteLength(sid) +
-      64;
+      (user === undefined ? 0 : Buffer.byteLength(user)) +
+      REST_OF_DOCUMENT;
     if (size > MAX_DOCUMENT) {
       throw new MongooseStoreError(
         'ERR_SESSION_TOO_LARGE',

@@ -1,7 +1,10 @@
 import { codeOf, MongooseStoreError, serverSaid } from './errors.js';
 
-/** Server error codes for a document over the size limit. */
-const TOO_LARGE = new Set([10334, 17419, 17420]);
+/**
+ * Server error codes for a document over the size limit: mongod's, and FerretDB 2 with
+ * DocumentDB's (302776349, "Size … is larger than MaxDocumentSize").
+ */
+const TOO_LARGE = new Set([10334, 17419, 17420, 302776349]);
 /** Server error codes for a document the server cannot hold (bad field names, bad values). */
 const REJECTED = new Set([2, 52, 56, 57]);
 

@@ -412,6 +412,33 @@ describe('MongooseStore', () => {
       expect(await store.get(id)).toMatchObject({ small: true });
     });
 
+    it('refuses with ERR_SESSION_TOO_LARGE a session within bytes of the limit that the server would refuse', async () => {
+      // Sized so that its cookie, data and id with 64 bytes more (what the store once counted
+      // for the rest) come to 20 bytes under 16 MiB: the rest of the document (its user, dates
+      // and field names) takes it over.
+      const store = await db.open();
+      const id = sid();
+      await store.set(id, session({ small: true, passport: { user: 'ann' } }));
+      const sized = (bytes: number) => {
+        const s = session({ passport: { user: 'ann' }, blob: '' });
+        const fixed =
+          JSON.stringify(s.cookie).length +
+          JSON.stringify({ passport: { user: 'ann' }, blob: '' }).length +
+          id.length;
+        (s as unknown as { blob: string }).blob = 'x'.repeat(bytes - fixed);
+        return s;
+      };
+      const limit = 16 * 1024 * 1024;
+      const err = await store.set(id, sized(limit - 84)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_SESSION_TOO_LARGE' });
+      expect(await store.get(id)).toMatchObject({ small: true });
+      // The store's margin is a few KiB at most: a session 4 KiB smaller is stored.
+      await store.set(id, sized(limit - 4096));
+      expect(((await store.get(id)) as unknown as { blob: string }).blob).toHaveLength(
+        (sized(limit - 4096) as unknown as { blob: string }).blob.length,
+      );
+    }, 60_000);
+
     it.each([
       [
         'a cycle',
