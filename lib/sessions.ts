@@ -206,8 +206,8 @@ export class Sessions {
 
   async refresh(sid: string, session: SessionData, trace: OperationContext): Promise<void> {
     checkSid(sid);
-    trace.outcome = 'written';
     checkSession(session, 'touch', true);
+    trace.outcome = 'written';
     const now = Date.now();
     const record = this.records.of(session, sid);
     const at = this.expiry(session, record, now);
@@ -219,7 +219,12 @@ export class Sessions {
     // in SQL (the expiry condition made it decode every document, about 4x the cost).
     const filter = record?.inRequest ? byId(sid) : liveById(sid, new Date(now));
     const presence = presenceOf(this.options.metadata, this.codec, sid, session, record, now);
-    const cookie = await this.touched(filter, sid, session, record, at, presence);
+    const { key: cookie, matched } = await this.touched(filter, sid, session, record, at, presence);
+    // Expired, destroyed, or never stored: nothing was written, and a touch never creates one.
+    if (!matched) {
+      trace.outcome = 'missing';
+      return;
+    }
     if (record === undefined && this.options.touchAfter !== 0) {
       // A caller that touches the same object again (no get between) may skip then.
       this.records.keep(session, { ...blankRecord(sid), expiresAt: at, cookie });
@@ -272,7 +277,7 @@ export class Sessions {
     record: SessionRecord | undefined,
     at: number,
     presence: Presence,
-  ): Promise<string | undefined> {
+  ): Promise<{ key: string | undefined; matched: boolean }> {
     const key = this.codec.cookieKey(session.cookie);
     const same = holdsCookie(record, key);
     const update = touchWrite(
@@ -287,7 +292,7 @@ export class Sessions {
       record.expiresAt = at;
       record.cookie = key;
     }
-    return key;
+    return { key, matched };
   }
 
   /** The session a stored document holds, or `null` (reported) when it cannot be read. */

@@ -29,7 +29,8 @@ export interface OperationContext {
   collection: string;
   /**
    * How it went, set before the end: for `get` `'hit'`, `'miss'`, `'expired'` or
-   * `'unreadable'`; for `touch` `'written'` or `'skipped'`; for `sweep` the number deleted.
+   * `'unreadable'`; for `touch` `'written'`, `'skipped'` (within `touchAfter`) or `'missing'` (no
+   * live session to move: expired, destroyed, or never stored); for `sweep` the number deleted.
    */
   outcome?: string | number;
   /** Set by the channel on `error`: what the operation failed with. */

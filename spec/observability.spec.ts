@@ -54,6 +54,9 @@ describe('the tracing channel', () => {
       await store.destroy(id);
       await store.clear();
       const touchAfter0 = await db.open({ collection, touchAfter: 0 });
+      const live = sid();
+      await touchAfter0.set(live, session());
+      await touchAfter0.touch(live, session());
       await touchAfter0.touch(sid(), session());
       const ops = seen.ended.map((c) => [c.operation, c.outcome]);
       expect(ops).toEqual([
@@ -68,7 +71,10 @@ describe('the tracing channel', () => {
         ['destroyByUser', undefined],
         ['destroy', undefined],
         ['clear', undefined],
+        ['set', undefined],
         ['touch', 'written'],
+        // Never stored: nothing to move, nothing written.
+        ['touch', 'missing'],
       ]);
       for (const ctx of seen.ended) expect(ctx.collection).toBe(collection);
       const text = JSON.stringify(seen.ended);
