@@ -111,6 +111,15 @@ export class SessionCodec {
     }
   }
 
+  /**
+   * Whether a peer's document (connect-mongo's shape) reads as a session: in clear it does,
+   * with `legacy` or without (after a takeover, until it is next written); sealed it never does.
+   * The user methods ("sign out everywhere") take them in then, as `get` serves them.
+   */
+  get readsPeers(): boolean {
+    return this.sealing.readsClear;
+  }
+
   /** What the `user` field of `userId`'s sessions may hold: the filter of the user methods. */
   userFilter(userId: string): string | { $in: string[] } {
     return this.sealing.userQuery(userId);

@@ -179,7 +179,8 @@ export class UserSessions {
 
   /** With `legacy`, the peers' live sessions whose user is `userId` (decoded one by one). */
   private async legacyOf(userIdOf: UserIdOf, userId: string, now: Date): Promise<UserSession[]> {
-    if (!this.options.legacy) return [];
+    // As `get` serves them: after a takeover too, `legacy` off, until each is next written.
+    if (!this.codec.readsPeers) return [];
     const docs = await (await this.collection()).find(peerLive(now)).toArray();
     const found: UserSession[] = [];
     for (const doc of docs) {

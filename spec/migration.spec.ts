@@ -254,6 +254,28 @@ describe('sign out everywhere during a migration', () => {
     expect(await store.get(mine)).not.toBeNull();
     expect(await store.get(other)).not.toBeNull();
   });
+
+  // Step 2 of the takeover: legacy off, connect-mongo gone. A session of theirs not used since
+  // (an idle device, a stolen cookie) is still served until its next write: "sign out
+  // everywhere" must end it too.
+  it('lists and destroys a user’s idle sessions in the peers’ shape after legacy is turned off', async () => {
+    const name = uniqueCollection();
+    const a = await signedIn(name, 'alice', {});
+    const b = await signedIn(name, 'alice', { stringify: false });
+    const other = await signedIn(name, 'bob', {});
+    const store = await ours(name);
+    const mine = sid();
+    await store.set(mine, { cookie: cookieOf(), passport: { user: 'alice' } } as never);
+    expect(await store.get(a)).not.toBeNull();
+    expect((await store.listByUser('alice')).map((s) => s.id).sort()).toEqual([a, b, mine].sort());
+    expect(await store.destroyByUser('alice')).toBe(3);
+    expect(await store.get(a)).toBeNull();
+    expect(await store.get(b)).toBeNull();
+    expect(await store.get(other)).not.toBeNull();
+    const handle = (await store.listByUser('bob'))[0]?.handle as string;
+    expect(await store.destroyByHandle('bob', handle)).toBe(true);
+    expect(await store.get(other)).toBeNull();
+  });
 });
 
 describe('two instances switching at once', () => {
