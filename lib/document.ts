@@ -278,6 +278,11 @@ export const CAP_FIELDS = { _id: 1, expiresAt: 1, lastSeenAt: 1 } as const;
  * Of a user's documents, the ids of the live ones but `keep` past the `cap - 1` most recently
  * seen: the ones to end so that, with `keep`, `cap` are left. In the server's order for
  * `{ lastSeenAt: -1, _id: 1 }`: a session never seen (no `lastSeenAt`) counts as least recent.
+ *
+ * Only sessions after `keep` in that order are ended, and those before it count toward the
+ * cap: they were saved since (a sign-in at the same moment, whose own check sees this one).
+ * Two checks that see each other's session would otherwise each end the other, and leave the
+ * user fewer than `cap`. So the `cap` first in that order are never ended.
  */
 export function beyondCap(
   docs: readonly Pick<SessionDocument, '_id' | 'expiresAt' | 'lastSeenAt'>[],
@@ -287,10 +292,11 @@ export function beyondCap(
 ): string[] {
   const seen = (doc: Pick<SessionDocument, 'lastSeenAt'>) =>
     doc.lastSeenAt instanceof Date ? doc.lastSeenAt.getTime() : Number.NEGATIVE_INFINITY;
-  return liveOf(docs, now, [keep])
-    .sort((a, b) => seen(b) - seen(a) || idOrder(a._id, b._id))
-    .slice(cap - 1)
-    .map((doc) => doc._id);
+  const live = liveOf(docs, now).sort((a, b) => seen(b) - seen(a) || idOrder(a._id, b._id));
+  const at = live.findIndex((doc) => doc._id === keep);
+  // Gone already: ended by the check of a sign-in saved at the same moment, which decided.
+  if (at === -1) return [];
+  return live.slice(at + 1 + Math.max(0, cap - 1 - at)).map((doc) => doc._id);
 }
 
 /** The server's order of two ids: by their UTF-8 bytes. */

@@ -117,8 +117,9 @@ export interface MongooseStoreOptions {
   /**
    * The most live sessions one user may have (see `userId`): when a `set` leaves a user with
    * more, the least recently seen beyond the cap are deleted, never the one being saved.
-   * Concurrent sign-ins may leave one more for a moment, never fewer than the cap. Evictions
-   * are in the debug log. Default: none.
+   * Sign-ins saved at the same moment agree on which to keep: never fewer than the cap, and
+   * rarely one more until the user's next sign-in. Evictions are in the debug log. Default:
+   * none.
    */
   maxSessionsPerUser?: number;
   /**

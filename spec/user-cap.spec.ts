@@ -62,6 +62,30 @@ describe('maxSessionsPerUser picks', () => {
   });
 });
 
+describe('maxSessionsPerUser and sign-ins saved at the same moment', () => {
+  it.each([
+    [1, 2],
+    [2, 3],
+  ])(
+    'with a cap of %i, %i sign-ins at once never sign each other out below the cap',
+    async (cap, at) => {
+      const { store } = await open({ maxSessionsPerUser: cap });
+      // Rounds, each its own user: a round whose saves happen not to interleave proves nothing.
+      const left: number[] = [];
+      for (let round = 0; round < 10; round++) {
+        const user = `ann-${round}`;
+        await Promise.all(Array.from({ length: at }, () => store.set(sid(), signedIn(user))));
+        left.push((await store.listByUser(user)).length);
+      }
+      console.log(`cap ${cap}, ${at} sign-ins at once, sessions left per round: ${left.join(' ')}`);
+      // Never fewer; more only where two saves could not see each other's session.
+      for (const n of left) expect(n).toBeGreaterThanOrEqual(cap);
+      for (const n of left) expect(n).toBeLessThanOrEqual(at);
+    },
+    60_000,
+  );
+});
+
 describe('maxSessionsPerUser during a rotation of the secret', () => {
   it('counts the user’s sessions still under the older secret', async () => {
     const OLD = 'an old secret, at least thirty-two characters long';
