@@ -26,6 +26,7 @@ const UNREACHABLE = new Set([
   'MongoNetworkError',
   'MongoNetworkTimeoutError',
   'MongoPoolClearedError',
+  'PoolClearedOnNetworkError',
   'MongoServerSelectionError',
 ]);
 
@@ -41,17 +42,25 @@ function unreachable(err: unknown): boolean {
 const SELECTION_FAILED = new Set(['MongoServerSelectionError', 'MongooseServerSelectionError']);
 
 /**
- * An operation's error as the store gives it: a server selection that failed becomes
- * `ERR_SERVER_UNAVAILABLE`, in one line without the driver's words (they list the servers),
- * which stay in `cause`. Anything else is passed on as it is.
+ * An operation's error as the store gives it: a server selection that failed, or a connection
+ * that failed or was lost, becomes `ERR_SERVER_UNAVAILABLE`, in one line without the driver's
+ * words (they name the servers), which stay in `cause`. Anything else is passed on as it is.
  */
 export function unavailableError(err: unknown): unknown {
-  if (!(err instanceof Error) || !SELECTION_FAILED.has(err.name)) return err;
-  return new MongooseStoreError(
-    'ERR_SERVER_UNAVAILABLE',
-    'no server could be selected: the database is down or out of reach',
-    err,
-  );
+  if (!(err instanceof Error) || err instanceof MongooseStoreError) return err;
+  if (SELECTION_FAILED.has(err.name))
+    return new MongooseStoreError(
+      'ERR_SERVER_UNAVAILABLE',
+      'no server could be selected: the database is down or out of reach',
+      err,
+    );
+  if (unreachable(err))
+    return new MongooseStoreError(
+      'ERR_SERVER_UNAVAILABLE',
+      'the connection to the server failed or was lost: the database is down or out of reach',
+      err,
+    );
+  return err;
 }
 
 /** Whether a topology has a server a session's operations can be sent to. */
@@ -140,6 +149,14 @@ export class Availability {
     return this.bounded(this.serving.promise.then(() => conn));
   }
 
+  /**
+   * An operation got no answer within `waitForServer` (see `Deadlines`): a ping tells whether
+   * the server is down, as after a network error ({@link suspect}).
+   */
+  silent(): Promise<void> {
+    return this.check('no answer within waitForServer');
+  }
+
   /** `waiting`, or `ERR_SERVER_UNAVAILABLE` once `waitForServer` ms have passed. */
   bounded(waiting: Promise<Connection>): Promise<Connection> {
     const ms = this.waitForServer;
@@ -212,11 +229,15 @@ export class Availability {
    * {@link CHECK_BOUND} ms marks the server down. Any number of failures share one ping.
    */
   suspect(err: unknown): Promise<void> {
+    if (!unreachable(err)) return this.checking ?? Promise.resolve();
+    return this.check((err as Error).name);
+  }
+
+  /** Pings the server (one ping at a time): no answer within {@link CHECK_BOUND} ms, it is down. */
+  private check(what: string): Promise<void> {
     if (this.checking !== undefined) return this.checking;
     const db = this.hooks.db();
-    if (this.stopped || !this.hooks.isUp() || !unreachable(err) || db === undefined)
-      return Promise.resolve();
-    const what = (err as Error).name;
+    if (this.stopped || !this.hooks.isUp() || db === undefined) return Promise.resolve();
     this.checking = within(db.command({ ping: 1 }), CHECK_BOUND).then((answered) => {
       this.checking = undefined;
       if (answered) {

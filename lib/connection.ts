@@ -1,5 +1,6 @@
 import type { Connection, mongo } from 'mongoose';
 import { Availability, unavailableError, within } from './availability.js';
+import { Deadlines } from './deadlines.js';
 import type { SessionDocument } from './document.js';
 import { closedError } from './errors.js';
 import { log } from './log.js';
@@ -37,6 +38,8 @@ const CONNECTING = 2;
 export class SessionConnection {
   private readonly source: SourceStrategy;
   private readonly availability: Availability;
+  /** How long a request's operation may wait for an answer. */
+  private readonly deadlines: Deadlines;
   /** The open connection: ours once open, or the user's from the start. */
   private conn: Connection | undefined;
   /** What operations wait on while nothing is open; close() fails it at once. */
@@ -69,6 +72,9 @@ export class SessionConnection {
       isUp: () => this.state === 'up',
       up: () => this.markUp(),
       down: () => this.markDown(),
+    });
+    this.deadlines = new Deadlines(options.waitForServer, () => {
+      void this.availability.silent();
     });
     this.context = {
       closed: () => this.closed,
@@ -255,6 +261,14 @@ export class SessionConnection {
    * server answers, `lastWords` may still use it for up to {@link LAST_WORDS} ms. A second call
    * settles with the first.
    */
+  /**
+   * `work`, a request's operation, or `ERR_SERVER_UNAVAILABLE` once `waitForServer` ms pass
+   * without the server's answer (see {@link Deadlines}).
+   */
+  answered<T>(work: Promise<T>): Promise<T> {
+    return this.deadlines.answered(work);
+  }
+
   close(lastWords: Promise<unknown> = Promise.resolve()): Promise<void> {
     this.closing ??= this.shut(lastWords);
     return this.closing;
@@ -266,6 +280,7 @@ export class SessionConnection {
     this.retryTimer = undefined;
     this.abort?.(closedError());
     this.availability.stop(closedError());
+    this.deadlines.stop();
     this.unwatch?.();
     await this.source.cancel();
     const conn = this.conn;

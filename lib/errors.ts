@@ -27,7 +27,9 @@ import { createHash } from 'node:crypto';
  * - `ERR_INDEX_CONFLICT`: an index on `expiresAt` has other options and could not be corrected.
  * - `ERR_STORE_CLOSED`: the store was closed.
  * - `ERR_SERVER_UNAVAILABLE`: no server could be selected within the store's own bound (the
- *   `waitForServer` option): the database is down or out of reach. The session is untouched.
+ *   `waitForServer` option), the connection to it failed or was lost, or a request's operation
+ *   had no answer within that bound: the database is down or out of reach. The session is
+ *   untouched, but for a write that had no answer, which may still land.
  * - `ERR_SERVER_BUSY`: the server kept answering with a transient error (a lock held, a
  *   primary stepping down, a write conflict) through every retry of a long job (`reencrypt()`,
  *   a sweep); run it again later. Nothing it had done is undone.

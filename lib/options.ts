@@ -95,8 +95,9 @@ export interface MongooseStoreOptions {
    * selected (the database is down or out of reach, at start or later): then it fails with
    * `ERR_SERVER_UNAVAILABLE`, the store says `disconnect`, and the connect goes on in the
    * background. The store's own bound: the connection's `serverSelectionTimeoutMS` (the
-   * driver's 30 s by default) is left as it is. While a server is there it costs nothing.
-   * Default `5000`.
+   * driver's 30 s by default) is left as it is. Also how long `get`, `set`, `touch` and
+   * `destroy` wait for the answer of a server that holds its connections open and answers
+   * nothing; a write that failed so may still land. Default `5000`.
    */
   waitForServer?: number;
   /**

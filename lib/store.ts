@@ -20,6 +20,13 @@ import * as trace from './tracing.js';
 import type { UserSession } from './user-sessions.js';
 import type { DestroyByUserOptions } from './users.js';
 
+/**
+ * The operations express-session runs in a request: each waits at most `waitForServer` for the
+ * server's answer. The others (`all`, `clear`, `reencrypt`, the user methods) may rightly take
+ * longer on a large collection.
+ */
+const PER_REQUEST = new Set<trace.TracedOperation>(['get', 'set', 'touch', 'destroy']);
+
 /** The request express-session hands a store, as its own types say it (not express's). */
 type SessionRequest = Parameters<Store['createSession']>[0];
 
@@ -274,7 +281,9 @@ export class MongooseStore extends Store {
     callback: Callback<T> | undefined,
   ) {
     const done = trace.traced(operation, this.options.collection, (context) =>
-      work(context).catch((err: unknown) => this.connection.failure(err)),
+      (PER_REQUEST.has(operation) ? this.connection.answered(work(context)) : work(context)).catch(
+        (err: unknown) => this.connection.failure(err),
+      ),
     );
     return settle(done, callback);
   }

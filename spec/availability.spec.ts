@@ -31,12 +31,14 @@ const db = useDatabase('availability');
  * A TCP proxy in front of the test server that passes everything on, except, while armed, the
  * requests whose bytes hold `mark` (one operation, and the driver's retry of it): those and
  * whatever follows on their connections are held back, unanswered, so that the operation times
- * out while the server is fine.
+ * out while the server is fine. Frozen, it passes nothing on at all, on any connection, old or
+ * new, and closes none: a host that hangs, or a firewall that drops packets.
  */
 class StallingProxy {
   readonly server: Server;
   private mark: Buffer | undefined;
   stalled = 0;
+  frozen = false;
   private readonly sockets = new Set<Socket>();
 
   constructor(host: string, port: number) {
@@ -49,9 +51,11 @@ class StallingProxy {
           this.stalled += 1;
           holding = true;
         }
-        if (!holding) outbound.write(chunk);
+        if (!holding && !this.frozen) outbound.write(chunk);
       });
-      outbound.on('data', (chunk: Buffer) => inbound.write(chunk));
+      outbound.on('data', (chunk: Buffer) => {
+        if (!this.frozen) inbound.write(chunk);
+      });
       const end = () => {
         inbound.destroy();
         outbound.destroy();
@@ -113,14 +117,25 @@ function sessionApp(store: MongooseStore) {
     res.json({ session: req.session !== undefined, n: req.session?.n ?? null });
   });
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
-    res.status(500).json({ error: err.name });
+    res.status(500).json({
+      error: err.name,
+      code: (err as { code?: string }).code,
+      cause: (err.cause as Error | undefined)?.name,
+    });
   });
   return app;
 }
 
 interface Answer {
   status: number;
-  body: { sid?: string; session?: boolean; n?: number | null; error?: string };
+  body: {
+    sid?: string;
+    session?: boolean;
+    n?: number | null;
+    error?: string;
+    code?: string;
+    cause?: string;
+  };
   cookie?: string;
 }
 
@@ -213,9 +228,14 @@ describeIf(proxiable, 'one operation that times out while the server answers', (
     // The operation, and the driver's one retry of a read.
     expect(seen.stalled).toBeGreaterThanOrEqual(1);
     expect(seen.stalled).toBeLessThanOrEqual(2);
+    // Typed, with the driver's socket timeout as the cause.
     expect(seen.victim).toMatchObject({
       status: 500,
-      body: { error: 'MongoNetworkTimeoutError' },
+      body: {
+        error: 'MongooseStoreError',
+        code: 'ERR_SERVER_UNAVAILABLE',
+        cause: 'MongoNetworkTimeoutError',
+      },
     });
     expect(seen.victimMs).toBeGreaterThanOrEqual(SOCKET_TIMEOUT - 50);
   });
@@ -232,6 +252,53 @@ describeIf(proxiable, 'one operation that times out while the server answers', (
     );
     expect(wrong).toEqual([]);
   });
+});
+
+describeIf(proxiable, 'a server that stops answering, its connections left open', () => {
+  const WAIT = 1_000;
+
+  it('fails each request’s operation with ERR_SERVER_UNAVAILABLE soon after waitForServer, and says disconnect', async () => {
+    const [host, port] = target.hosts[0].split(':');
+    const proxy = new StallingProxy(host, Number(port ?? 27017));
+    const proxyPort = await proxy.listen();
+    const uri = formatUri({ ...parseUri(db.uri), hosts: [`127.0.0.1:${proxyPort}`] });
+    try {
+      const store = await db.open(
+        {
+          collection: uniqueCollection(),
+          lifecheck: -1,
+          waitForServer: WAIT,
+          connectionOptions: { directConnection: true },
+        },
+        uri,
+      );
+      const events: string[] = [];
+      for (const e of ['connect', 'disconnect'] as const) store.on(e, () => events.push(e));
+      const id = sid();
+      await store.set(id, { cookie: cookie(60_000), n: 1 } as never);
+      const loaded = await store.get(id);
+      proxy.frozen = true;
+      // The driver keeps the server listed until its heartbeat times out (some 30 s or more):
+      // until this fix, these waited 40 to 90 s, and some failed with the driver's own error.
+      const outcomes = await Promise.all(
+        [
+          () => store.get(id),
+          () => store.set(sid(), { cookie: cookie(60_000), n: 2 } as never),
+          () => store.touch(id, { ...loaded, cookie: cookie(120_000) } as never),
+          () => store.destroy(sid()),
+        ].map((op) => timed(op)),
+      );
+      for (const { ms, err } of outcomes) {
+        expect(err).toMatchObject({ name: 'MongooseStoreError', code: 'ERR_SERVER_UNAVAILABLE' });
+        expect(ms).toBeGreaterThanOrEqual(WAIT - 50);
+        // waitForServer, the ping that tells it is down (1 s), and room for a loaded machine.
+        expect(ms).toBeLessThan(WAIT + 10_000);
+      }
+      expect(events).toContain('disconnect');
+    } finally {
+      await proxy.close();
+    }
+  }, 40_000);
 });
 
 /** A loopback URI where nothing listens yet. */
