@@ -112,7 +112,8 @@ export interface MongooseStoreOptions {
    * An absolute lifetime, in milliseconds: a session ends at `createdAt + maxLifetime`
    * however active it is (OWASP's absolute timeout); reads treat it as expired, and `set`
    * and `touch` never move its expiry past that point. A session stored without `createdAt`
-   * (a peer's, or one from before 1.0) counts from its first write. Default: none.
+   * (a peer's, or one from before 1.0) counts from its first write. Not with `legacy`
+   * (`TypeError`). Default: none.
    */
   maxLifetime?: number;
   /**
@@ -255,6 +256,12 @@ export function resolveOptions(
   const legacy = flag('legacy', given.legacy ?? false);
   const secrets = given.secret === undefined ? undefined : secretsOf(given.secret);
   if (secrets !== undefined) checkEncryptable(serializer, legacy);
+  // The peers' shape has no createdAt: under legacy every write would count the lifetime from
+  // now, and an active session would never end. Refused, not silently off: it is a security bound.
+  if (legacy && given.maxLifetime !== undefined)
+    throw typeError(
+      'maxLifetime: not with legacy: the peers’ shape records no createdAt to count it from. Finish the move first, then set maxLifetime',
+    );
   const format = secretFormatOf(given.secretFormat, secrets !== undefined);
 
   return Object.freeze({

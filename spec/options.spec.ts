@@ -145,6 +145,14 @@ describe('resolveOptions', () => {
     },
   );
 
+  it('refuses maxLifetime with legacy, whose shape records no createdAt to count it from', () => {
+    expect(() => resolveOptions(URI, { legacy: true, maxLifetime: 60_000 })).toThrow(TypeError);
+    expect(() => resolveOptions(URI, { legacy: true, maxLifetime: 60_000 })).toThrow(
+      /maxLifetime: not with legacy/,
+    );
+    expect(resolveOptions(URI, { maxLifetime: 60_000 }).maxLifetime).toBe(60_000);
+  });
+
   it('accepts legacy as a boolean only', () => {
     expect(resolveOptions(URI, { legacy: true }).legacy).toBe(true);
     expect(resolveOptions(URI, {}).legacy).toBe(false);
