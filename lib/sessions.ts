@@ -9,6 +9,7 @@ import {
   fullWrite,
   liveById,
   type Presence,
+  peerLive,
   peerWrite,
   type SessionDocument,
   type SessionFilter,
@@ -19,7 +20,7 @@ import { codeOf, DUPLICATE_KEY, MongooseStoreError, sidTag } from './errors.js';
 import { expiryOf, lifetimeEnd, touchSlack } from './expiry.js';
 import { GuardedWrites } from './guarded.js';
 import { checkSession, checkSid } from './ids.js';
-import { encodePeer, type PeerForm } from './legacy.js';
+import { encodePeer, formOf, type PeerForm } from './legacy.js';
 import { log } from './log.js';
 import type { ResolvedOptions } from './options.js';
 import { presenceOf } from './presence.js';
@@ -49,6 +50,10 @@ export class Sessions {
    * peer's document read, else connect-mongo's default, a JSON string.
    */
   private peerForm: PeerForm = 'string';
+  /** With `legacy`: the one look at the collection that tells the peers' form. */
+  private learning: Promise<void> | undefined;
+  /** A peer's document was read since: its form is the one to write, whatever the look found. */
+  private peerFormSeen = false;
 
   /** "Sign out everywhere": the sessions of one user. */
   readonly users: UserSessions;
@@ -78,6 +83,25 @@ export class Sessions {
     this.report = hooks.report;
   }
 
+  /**
+   * With `legacy`: learns the peers' form from one of their live documents, so that the first
+   * session written here is in a shape the old instances read (connect-mongodb-session, and
+   * connect-mongo with `stringify: false`, store an object; connect-mongo by default, a JSON
+   * string). With none to look at, connect-mongo's default stays. Never rejects.
+   */
+  private learnPeerForm(coll: mongo.Collection<SessionDocument>): Promise<void> {
+    this.learning ??= coll.findOne(peerLive(new Date()), { projection: { session: 1 } }).then(
+      (doc) => {
+        if (doc !== null && !this.peerFormSeen) this.peerForm = formOf(doc);
+      },
+      // Tried again by the next write.
+      () => {
+        this.learning = undefined;
+      },
+    );
+    return this.learning;
+  }
+
   /** express-session built `created` from `loaded`, which `get` returned for session `sid`. */
   loadedFrom(loaded: object, created: object, sid: string): void {
     this.records.carry(loaded, created, sid);
@@ -98,7 +122,10 @@ export class Sessions {
     const decoded = this.decoded(doc, this.report);
     trace.outcome = decoded === null ? 'unreadable' : 'hit';
     if (decoded === null) return null;
-    if (decoded.peer !== undefined) this.peerForm = decoded.peer;
+    if (decoded.peer !== undefined) {
+      this.peerForm = decoded.peer;
+      this.peerFormSeen = true;
+    }
     this.records.keep(decoded.session, {
       ...blankRecord(sid),
       data: decoded.data,
@@ -138,13 +165,15 @@ export class Sessions {
     const cookie = this.codec.cookieKey(session.cookie);
     const keep = inRequest && holdsCookie(record, cookie);
     const fields = this.codec.fields(sid, session, expiresAt, data, !keep);
+    const coll = await this.collection();
+    // With legacy, a write waits for the look that tells the peers' form, until one is read.
+    if (this.options.legacy && !this.peerFormSeen) await this.learnPeerForm(coll);
     const update = this.options.legacy
       ? peerWrite(encodePeer(session, expiresAt, record?.peer ?? this.peerForm))
       : fullWrite(fields, presence);
     // A session loaded from the store is only updated, never inserted: if a concurrent
     // request destroyed it (logout), this late save must not bring it back.
     const upsert = !inRequest;
-    const coll = await this.collection();
     const save = () => coll.updateOne(byId(sid), update, { upsert });
     const result = await refusing(
       save()

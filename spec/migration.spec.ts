@@ -206,6 +206,35 @@ describeIf(server.caps.ttlIndex, 'sessions written by connect-mongodb-session', 
   });
 });
 
+describe('with legacy: true, a new session', () => {
+  // connect-mongodb-session (and connect-mongo with stringify: false) hand `session` back as it
+  // is stored: an old instance fails on a JSON string. A store that has read none of their
+  // documents yet learns their form from the collection.
+  it.each([
+    ['an object, as connect-mongodb-session stores it', 'object'],
+    ['a JSON string, as connect-mongo stores it by default', 'string'],
+  ])(
+    'is written in the peers’ form, %s, before the store has read one of theirs',
+    async (_form, type) => {
+      const name = uniqueCollection();
+      const expires = new Date(Date.now() + 60_000);
+      const theirs = {
+        cookie: { originalMaxAge: 60_000, expires, httpOnly: true, path: '/' },
+        n: 1,
+      };
+      await db.db.collection<Raw>(name).insertOne({
+        _id: 'theirs',
+        expires,
+        session: type === 'object' ? theirs : JSON.stringify(theirs),
+      });
+      const store = await ours(name, { legacy: true });
+      await store.set('new-one', { cookie: cookieOf(), n: 2 } as never);
+      const stored = await db.db.collection<Raw>(name).findOne({ _id: 'new-one' });
+      expect(typeof stored?.session).toBe(type);
+    },
+  );
+});
+
 describeIf(server.caps.ttlIndex, 'connect-mongo’s own TTL index beside ours', () => {
   it('is left alone, and our TTL index is built next to it without a conflict', async () => {
     const name = uniqueCollection();
