@@ -2,7 +2,7 @@ import type { SessionData } from 'express-session';
 import type { mongo } from 'mongoose';
 import { deleteInBatches } from './batches.js';
 import type { DecodedSession, SessionCodec } from './codec.js';
-import { liveFilter, peerLive, type SessionDocument } from './document.js';
+import { bornAfter, liveFilter, peerLive, type SessionDocument } from './document.js';
 import { typeError } from './errors.js';
 import type { GuardedWrites } from './guarded.js';
 import type { ResolvedOptions } from './options.js';
@@ -30,8 +30,9 @@ export class AllSessions {
 
   /** Every live session that can be read, by id. */
   async list(): Promise<Record<string, SessionData>> {
+    const now = new Date();
     const docs = await (await this.collection())
-      .find(liveFilter(new Date(), this.options.legacy))
+      .find(liveFilter(now, this.options.legacy, bornAfter(now, this.options.maxLifetime)))
       .toArray();
     const entries: [string, SessionData][] = [];
     for (const doc of docs) {
@@ -50,7 +51,9 @@ export class AllSessions {
   async count(): Promise<number> {
     const coll = await this.collection();
     const now = new Date();
-    const ours = await coll.countDocuments(liveFilter(now, false));
+    const ours = await coll.countDocuments(
+      liveFilter(now, false, bornAfter(now, this.options.maxLifetime)),
+    );
     if (!this.options.legacy) return ours;
     let peers = 0;
     for await (const doc of coll.find(peerLive(now))) {

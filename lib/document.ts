@@ -90,9 +90,24 @@ export function afterId(sid: string | undefined): SessionFilter {
   return { _id: sid === undefined ? { $gte: '' } : { $gt: sid } };
 }
 
-/** The filter of live sessions; with `legacy`, the peers' live documents too. */
-export function liveFilter(now: Date, legacy: boolean): SessionFilter {
-  const ours: SessionFilter = { expiresAt: { $gt: now } };
+/**
+ * With `maxLifetime`, the moment a session must have been created after to be live at `now`;
+ * `undefined` without one.
+ */
+export function bornAfter(now: Date, maxLifetime: number | undefined): Date | undefined {
+  return maxLifetime === undefined ? undefined : new Date(now.getTime() - maxLifetime);
+}
+
+/**
+ * The filter of live sessions; with `legacy`, the peers' live documents too. With `born` (see
+ * {@link bornAfter}), a session created at or before it is past its absolute lifetime, as a
+ * read takes it; one without a `createdAt` Date counts as live.
+ */
+export function liveFilter(now: Date, legacy: boolean, born?: Date): SessionFilter {
+  const ours: SessionFilter =
+    born === undefined
+      ? { expiresAt: { $gt: now } }
+      : { expiresAt: { $gt: now }, createdAt: { $not: { $lte: born } } };
   return legacy ? { $or: [ours, peerLive(now)] } : ours;
 }
 
@@ -125,16 +140,23 @@ export function byUser(user: UserValue): SessionFilter {
 }
 
 /** The fields a user method needs to tell which of a user's sessions are live, and which. */
-export const LIVE_FIELDS = { _id: 1, expiresAt: 1 } as const;
+export const LIVE_FIELDS = { _id: 1, expiresAt: 1, createdAt: 1 } as const;
 
-/** Of a user's documents, those live at `now` but those named in `except`. */
-export function liveOf<T extends Pick<SessionDocument, '_id' | 'expiresAt'>>(
+/**
+ * Of a user's documents, those live at `now` but those named in `except`; with `born` (see
+ * {@link bornAfter}), not those past their absolute lifetime, as {@link liveFilter} tells them.
+ */
+export function liveOf<T extends Pick<SessionDocument, '_id' | 'expiresAt'> & { createdAt?: Date }>(
   docs: readonly T[],
   now: Date,
   except: readonly string[] = [],
+  born?: Date,
 ): T[] {
   // As `expiresAt: { $gt: now }` tests it: only a Date compares with a Date.
-  const live = (doc: T) => doc.expiresAt instanceof Date && doc.expiresAt > now;
+  const live = (doc: T) =>
+    doc.expiresAt instanceof Date &&
+    doc.expiresAt > now &&
+    (born === undefined || !(doc.createdAt instanceof Date) || doc.createdAt > born);
   // A document under an id that is no string is no session: never listed, capped or ended.
   return docs.filter(
     (doc) => typeof doc._id === 'string' && live(doc) && !except.includes(doc._id),
@@ -272,7 +294,7 @@ export function touchWrite(expiresAt: Date, cookie: unknown, presence: Presence)
 }
 
 /** The fields the cap needs of a user's sessions. */
-export const CAP_FIELDS = { _id: 1, expiresAt: 1, lastSeenAt: 1 } as const;
+export const CAP_FIELDS = { _id: 1, expiresAt: 1, lastSeenAt: 1, createdAt: 1 } as const;
 
 /**
  * Of a user's documents, the ids of the live ones but `keep` past the `cap - 1` most recently
@@ -285,14 +307,17 @@ export const CAP_FIELDS = { _id: 1, expiresAt: 1, lastSeenAt: 1 } as const;
  * user fewer than `cap`. So the `cap` first in that order are never ended.
  */
 export function beyondCap(
-  docs: readonly Pick<SessionDocument, '_id' | 'expiresAt' | 'lastSeenAt'>[],
+  docs: readonly Pick<SessionDocument, '_id' | 'expiresAt' | 'lastSeenAt' | 'createdAt'>[],
   keep: string,
   cap: number,
   now: Date,
+  born?: Date,
 ): string[] {
   const seen = (doc: Pick<SessionDocument, 'lastSeenAt'>) =>
     doc.lastSeenAt instanceof Date ? doc.lastSeenAt.getTime() : Number.NEGATIVE_INFINITY;
-  const live = liveOf(docs, now).sort((a, b) => seen(b) - seen(a) || idOrder(a._id, b._id));
+  const live = liveOf(docs, now, [], born).sort(
+    (a, b) => seen(b) - seen(a) || idOrder(a._id, b._id),
+  );
   const at = live.findIndex((doc) => doc._id === keep);
   // Gone already: ended by the check of a sign-in saved at the same moment, which decided.
   if (at === -1) return [];

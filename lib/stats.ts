@@ -1,5 +1,11 @@
 import type { mongo } from 'mongoose';
-import { BY_EXPIRY, expiredFilter, liveFilter, type SessionDocument } from './document.js';
+import {
+  BY_EXPIRY,
+  bornAfter,
+  expiredFilter,
+  liveFilter,
+  type SessionDocument,
+} from './document.js';
 
 /** What {@link MongooseStore.stats} gives: how the store is doing, at a glance. */
 export interface StoreStats {
@@ -26,11 +32,12 @@ export interface StoreStats {
 export async function countsOf(
   coll: mongo.Collection<SessionDocument>,
   legacy: boolean,
+  maxLifetime?: number,
 ): Promise<Pick<StoreStats, 'live' | 'expired' | 'oldestExpiredMs'>> {
   const now = new Date();
   const expired = expiredFilter(now);
   const [live, count, oldest] = await Promise.all([
-    coll.countDocuments(liveFilter(now, legacy)),
+    coll.countDocuments(liveFilter(now, legacy, bornAfter(now, maxLifetime))),
     coll.countDocuments(expired),
     coll.find(expired, { projection: BY_EXPIRY }).sort(BY_EXPIRY).limit(1).toArray(),
   ]);

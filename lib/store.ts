@@ -236,7 +236,7 @@ export class MongooseStore extends Store {
   async stats(): Promise<StoreStats> {
     const counts = await this.connection
       .collection()
-      .then((coll) => countsOf(coll, this.options.legacy))
+      .then((coll) => countsOf(coll, this.options.legacy, this.options.maxLifetime))
       .catch((err: unknown) => this.connection.failure(err));
     const { expiry, leaseRole: lease, lastSweep } = this.cleanup;
     return { connected: this.connection.up, expiry, lease, ...counts, lastSweep };

@@ -4,6 +4,7 @@ import type { DecodedSession, SessionCodec } from './codec.js';
 import { handleOf } from './devices.js';
 import {
   beyondCap,
+  bornAfter,
   byUser,
   CAP_FIELDS,
   LIVE_FIELDS,
@@ -80,7 +81,7 @@ export class UserSessions {
       .find(byUser(this.codec.userFilter(userId)))
       .toArray();
     const list: UserSession[] = [];
-    for (const doc of liveOf(docs, now)) {
+    for (const doc of liveOf(docs, now, [], this.born(now))) {
       const decoded = this.hooks.decode(doc);
       if (decoded !== null) list.push(this.entry(doc, doc.expiresAt, decoded.session));
     }
@@ -97,7 +98,7 @@ export class UserSessions {
     const coll = await this.collection();
     const user = this.codec.userFilter(userId);
     const found = await coll.find(byUser(user), { projection: LIVE_FIELDS }).toArray();
-    const mine = liveOf(found, now, keep).map((doc) => doc._id);
+    const mine = liveOf(found, now, keep, this.born(now)).map((doc) => doc._id);
     let deleted = mine.length === 0 ? 0 : (await coll.deleteMany(ofUser(user, mine))).deletedCount;
     const old = (await this.legacyOf(userIdOf, userId, now)).map((s) => s.id);
     const ids = old.filter((id) => !keep.includes(id));
@@ -120,7 +121,7 @@ export class UserSessions {
     const coll = await this.collection();
     const user = this.codec.userFilter(userId);
     const found = await coll.find(byUser(user), { projection: LIVE_FIELDS }).toArray();
-    const mine = liveOf(found, now).find((doc) => handleOf(doc._id) === handle);
+    const mine = liveOf(found, now, [], this.born(now)).find((doc) => handleOf(doc._id) === handle);
     if (mine !== undefined)
       return (await coll.deleteOne(ofUser(user, [mine._id]))).deletedCount > 0;
     const old = (await this.legacyOf(userIdOf, userId, now)).find((s) => s.handle === handle);
@@ -140,7 +141,7 @@ export class UserSessions {
     const now = new Date();
     // A user has a few sessions: they are read by the user index alone and picked here.
     const found = await coll.find(byUser(user), { projection: CAP_FIELDS }).toArray();
-    const ids = beyondCap(found, sid, max, now);
+    const ids = beyondCap(found, sid, max, now, this.born(now));
     if (ids.length === 0) return;
     const { deletedCount } = await coll.deleteMany(ofUser(user, ids));
     log(
@@ -155,6 +156,11 @@ export class UserSessions {
   async prepare(coll: mongo.Collection<SessionDocument>): Promise<void> {
     if (this.options.userId === undefined || !this.options.autoIndex) return;
     await ensureUserIndex(coll as unknown as mongo.Collection, this.hooks.report);
+  }
+
+  /** With `maxLifetime`: what a live session was created after (see `bornAfter`). */
+  private born(now: Date): Date | undefined {
+    return bornAfter(now, this.options.maxLifetime);
   }
 
   private check(userId: unknown, method: string): UserIdOf {

@@ -104,6 +104,27 @@ describe('maxSessionsPerUser during a rotation of the secret', () => {
   });
 });
 
+describe('a session past maxLifetime, its expiry still ahead', () => {
+  it('is listed, counted and ended by no method, as get already treats it', async () => {
+    const collection = uniqueCollection();
+    const before = await db.open({ collection, lifecheck: -1 });
+    const [old, fresh] = [sid(), sid()];
+    await before.set(old, signedIn('ann'));
+    await before.set(fresh, signedIn('ann'));
+    // Created two hours ago: stored before maxLifetime was set, or before it was shortened.
+    await db.db
+      .collection<Raw & { createdAt?: Date }>(collection)
+      .updateOne({ _id: old }, { $set: { createdAt: new Date(Date.now() - 2 * 3_600_000) } });
+    const store = await db.open({ collection, lifecheck: -1, maxLifetime: 3_600_000 });
+    expect(await store.get(old)).toBeNull();
+    expect((await store.listByUser('ann')).map((s) => s.id)).toEqual([fresh]);
+    expect(Object.keys(await store.all())).toEqual([fresh]);
+    expect(await store.length()).toBe(1);
+    expect((await store.stats()).live).toBe(1);
+    expect(await store.destroyByUser('ann')).toBe(1);
+  });
+});
+
 describe('the user methods and expired sessions', () => {
   it('destroyByHandle leaves an expired session alone and resolves false', async () => {
     const { store, coll } = await open();
