@@ -84,10 +84,12 @@ describe('secret', () => {
     const id = sid();
     await a.set(id, session({ n: 1 }));
     expect(await a.get(id)).toMatchObject({ n: 1 });
-    await b.set(id, session({ n: 2 }, 120_000));
+    const saved = session({ n: 2 }, 120_000);
+    await b.set(id, saved);
     const got = await a.get(id);
     expect(got).toMatchObject({ n: 2 });
-    expect(got?.cookie.originalMaxAge).toBe(120_000);
+    // As given: express-session's Cookie may make it a few ms under 120 s on a loaded machine.
+    expect(got?.cookie.originalMaxAge).toBe(saved.cookie.originalMaxAge);
   });
 
   it('leaves no session data, cookie field or user id in clear anywhere in the document', async () => {
@@ -166,7 +168,7 @@ describe('secret', () => {
     expect(touched?.session).toEqual(stored?.session);
     expect(tagOf(touched?.cookie)).toBe(await tagFor(NEW));
     expect(JSON.stringify(touched)).not.toContain('3600000');
-    expect((await store.get(id))?.cookie.originalMaxAge).toBe(3_600_000);
+    expect((await store.get(id))?.cookie.originalMaxAge).toBe(later.cookie.originalMaxAge);
   });
 
   it('re-encrypts a session read under an older secret even when touchAfter would skip the touch', async () => {
