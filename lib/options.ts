@@ -96,8 +96,9 @@ export interface MongooseStoreOptions {
    * `ERR_SERVER_UNAVAILABLE`, the store says `disconnect`, and the connect goes on in the
    * background. The store's own bound: the connection's `serverSelectionTimeoutMS` (the
    * driver's 30 s by default) is left as it is. Also how long `get`, `set`, `touch` and
-   * `destroy` wait for the answer of a server that holds its connections open and answers
-   * nothing; a write that failed so may still land. Default `5000`.
+   * `destroy` wait on a server that holds its connections open and answers nothing (one that
+   * still answers others, six times as long); a write that failed so may still land. Default
+   * `5000`.
    */
   waitForServer?: number;
   /**
